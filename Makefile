@@ -1,0 +1,56 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 5000
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+export FLASK_APP := wsgi.py
+# `make run` is a developer machine: a dev secret key and the mail kept in instance/mail/.
+run: export CAMPAIGN_ENV ?= development
+run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+
+.PHONY: run test lint install install-test chromium bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP)
+
+## Serve the site on http://127.0.0.1:$(PORT) with its mail worker (SQLite, no other service).
+run: $(STAMP)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo --if-empty
+	@echo "Site: $$PUBLIC_URL   Emails sent: $$PUBLIC_URL/_dev/mail/"
+	$(BIN)/flask worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+## Run the whole suite on SQLite, then on PostgreSQL too when DATABASE_URL points at one.
+test: $(TEST_STAMP) chromium
+	$(BIN)/pytest
+	@case "$$DATABASE_URL" in \
+	  postgres*) echo "== again on PostgreSQL: $$DATABASE_URL"; \
+	             TEST_DATABASE_URL="$$DATABASE_URL" $(BIN)/pytest ;; \
+	  *) echo "(DATABASE_URL is not PostgreSQL: the PostgreSQL run is skipped)" ;; \
+	esac
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""campaign: a mobilisation and petition platform for a coalition of organisations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+
+from campaign.config import load_config
+from campaign.extensions import babel, csrf, db, limiter, mail, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _locale() -> str:
+    return request.accept_languages.best_match(["fr", "en"]) or "fr"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_config(Path(app.instance_path), config))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    limiter.init_app(app)
+
+    from campaign.core import errors, security, templating
+    from campaign.core import mail as mail_queue
+
+    mail_queue.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
+
+    from campaign import cli
+    from campaign.content.views import bp as content_bp
+    from campaign.petition.views import bp as petition_bp
+
+    app.register_blueprint(content_bp)
+    app.register_blueprint(petition_bp)
+    cli.init_app(app)
+    if app.config["CAMPAIGN_ENV"] == "development":
+        from campaign.core.devmail import bp as devmail_bp
+
+        app.register_blueprint(devmail_bp)
+    return app

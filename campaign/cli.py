@@ -1,0 +1,58 @@
+"""`flask` commands: demo content, the queue worker, counts."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from campaign.extensions import db
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")
+    def seed_demo(if_empty: bool) -> None:
+        """Load the demo collective « Les 400 000 » from campaign/content/data/."""
+        from campaign.content.services import is_empty, load_content
+
+        if not is_empty():
+            if if_empty:
+                click.echo("Content already present: nothing loaded.")
+                return
+            raise click.ClickException("The database already has a collective.")
+        collective = load_content()
+        db.session.commit()
+        click.echo(f"Loaded {collective.name}: {len(collective.demands)} demands.")
+
+    @app.cli.command("worker")
+    @click.option("--workers", default=2, show_default=True)
+    def worker(workers: int) -> None:
+        """Run the job queue: sends mail, folds counts every minute."""
+        from campaign.core.queue import huey, set_worker_app
+        from campaign.petition import tasks  # noqa: F401  (registers the periodic task)
+
+        set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
+        huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+    @app.cli.command("rollup-counts")
+    def rollup_counts() -> None:
+        """Fold the count ledger into the petitions now."""
+        from campaign.petition.counting import rollup
+
+        folded = rollup()
+        db.session.commit()
+        click.echo(f"Folded {folded} ledger rows.")
+
+    @app.cli.command("reconcile-counts")
+    @click.option("--dry-run", is_flag=True, help="Report differences without repairing them.")
+    def reconcile_counts(dry_run: bool) -> None:
+        """Compare each petition's public count with COUNT(*) of confirmed signatures."""
+        from campaign.petition.counting import reconcile
+
+        drifts = reconcile(fix=not dry_run)
+        db.session.commit()
+        if not drifts:
+            click.echo("All counts match COUNT(*).")
+        for d in drifts:
+            verb = "would be set" if dry_run else "set"
+            click.echo(f"{d.slug}: counted {d.counted}, actual {d.actual} ({verb} to {d.actual})")

@@ -1,0 +1,112 @@
+"""Settings, read from environment variables (see the README's table).
+
+Defaults suit `make run` on a laptop: SQLite in the instance folder, mail kept by the
+queue in the instance folder, no other service. Production sets CAMPAIGN_ENV=production
+(the default) and must then give a SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable application."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Let operators write postgres:// or postgresql:// and still get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """A random key kept in the instance folder, so dev sessions survive restarts."""
+    key_file = instance_path / "dev-secret-key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment, then apply overrides (tests)."""
+    overrides = overrides or {}
+    env = overrides.get("CAMPAIGN_ENV") or os.environ.get("CAMPAIGN_ENV", "production")
+    if env not in {"production", "development", "testing"}:
+        raise ConfigError(f"CAMPAIGN_ENV must be production, development or testing, not {env!r}")
+
+    public_url = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    mail_server = os.environ.get("MAIL_SERVER", "")
+    config: dict[str, Any] = {
+        "CAMPAIGN_ENV": env,
+        "TESTING": env == "testing",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            os.environ.get("DATABASE_URL", f"sqlite:///{instance_path / 'campaign.sqlite3'}")
+        ),
+        "PUBLIC_URL": public_url,
+        "PREFERRED_URL_SCHEME": "https" if public_url.startswith("https://") else "http",
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        # Mail: without MAIL_SERVER the queue writes each message to instance/mail/ instead.
+        "MAIL_SERVER": mail_server or "localhost",
+        "MAIL_PORT": _int("MAIL_PORT", 587 if mail_server else 25),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _bool(os.environ.get("MAIL_USE_TLS"), default=bool(mail_server)),
+        "MAIL_USE_SSL": _bool(os.environ.get("MAIL_USE_SSL")),
+        "MAIL_DEFAULT_SENDER": os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Campagne <ne-pas-repondre@localhost>"
+        ),
+        "MAIL_SUPPRESS_SEND": not mail_server,
+        "MAIL_OUTBOX_DIR": str(instance_path / "mail"),
+        "QUEUE_DB_PATH": str(instance_path / "queue.sqlite3"),
+        # Trusted reverse proxies in front of the app (X-Forwarded-For hops to believe).
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
+        # A signature link stays valid this long; after that the page offers a new one.
+        "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),
+        # Public counts may be this many seconds old (per worker process cache).
+        "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": public_url.startswith("https://"),
+        "WTF_CSRF_TIME_LIMIT": 6 * 3600,
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    config.update(overrides)
+
+    if not config["SECRET_KEY"]:
+        if config["CAMPAIGN_ENV"] == "production":
+            raise ConfigError(
+                "SECRET_KEY is not set. Set it to a long random value "
+                "(python -c 'import secrets; print(secrets.token_hex(32))'), "
+                "or set CAMPAIGN_ENV=development on a developer machine."
+            )
+        config["SECRET_KEY"] = _dev_secret_key(instance_path)
+    return config

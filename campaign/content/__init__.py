@@ -1,0 +1,1 @@
+"""The collective itself: who it is, its demands, its key figures, its home page."""

@@ -1,0 +1,21 @@
+"""The home page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from campaign.content.services import current_collective
+from campaign.petition import counting, services
+
+bp = Blueprint("content", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    petitions = [p for p in services.public_petitions() if p.is_open()]
+    return render_template(
+        "content/home.html",
+        collective=current_collective(),
+        petition=petitions[0] if petitions else None,
+        count=counting.count(petitions[0]) if petitions else None,
+    )

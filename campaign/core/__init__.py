@@ -1,0 +1,1 @@
+"""Pieces every domain shares: database types, the mail queue, URLs, security, validation."""

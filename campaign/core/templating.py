@@ -1,0 +1,23 @@
+"""Template filters and globals shared by every page."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import format_decimal, format_percent, get_locale
+
+
+def thousands(value: int) -> str:
+    """400000 -> "400 000" in French (the current locale decides the separator)."""
+    return format_decimal(value)
+
+
+def progress(count: int, target: int) -> float:
+    """Share of the target reached, between 0 and 1 (the bar stops full at the target)."""
+    return min(count / target, 1.0) if target > 0 else 0.0
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["thousands"] = thousands
+    app.jinja_env.filters["percent"] = format_percent
+    app.jinja_env.globals["progress"] = progress
+    app.jinja_env.globals["get_locale"] = get_locale

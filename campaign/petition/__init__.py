@@ -1,0 +1,1 @@
+"""Petitions: reading, signing, confirming by email, and counting."""

@@ -1,0 +1,135 @@
+"""Exact public counts without a hot row.
+
+A confirmation appends +1 to the `signature_count_deltas` ledger in its own transaction.
+The public count is the petition's rolled-up `signature_count` plus the ledger rows not
+yet rolled up, so it is exact the moment the confirmation commits. `rollup()` (every
+minute, from the worker) folds the ledger into the petitions; `reconcile()` compares
+with COUNT(*) and repairs any drift.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import delete, func, select, update
+
+from campaign.extensions import db
+from campaign.petition.models import Petition, Signature, SignatureCountDelta
+
+# petition id -> (monotonic expiry, count): a per-process cache for hot pages.
+_cache: dict[int, tuple[float, int]] = {}
+
+
+def record_confirmation(petition_id: int) -> None:
+    db.session.add(SignatureCountDelta(petition_id=petition_id, delta=1))
+
+
+def _pending_sum(petition_id_column):  # type: ignore[no-untyped-def]
+    return (
+        select(func.coalesce(func.sum(SignatureCountDelta.delta), 0))
+        .where(SignatureCountDelta.petition_id == petition_id_column)
+        .scalar_subquery()
+    )
+
+
+def counts(petition_ids: list[int]) -> dict[int, int]:
+    """Confirmed signatures per petition, exact as of now (or the cache's few seconds)."""
+    ttl = current_app.config["COUNT_CACHE_SECONDS"]
+    now = time.monotonic()
+    result: dict[int, int] = {}
+    missing = []
+    for pid in petition_ids:
+        hit = _cache.get(pid)
+        if ttl and hit and hit[0] > now:
+            result[pid] = hit[1]
+        else:
+            missing.append(pid)
+    if missing:
+        rows = db.session.execute(
+            select(Petition.id, Petition.signature_count + _pending_sum(Petition.id)).where(
+                Petition.id.in_(missing)
+            )
+        )
+        for pid, value in rows:
+            result[pid] = int(value)
+            _cache[pid] = (now + ttl, int(value))
+    return result
+
+
+def count(petition: Petition) -> int:
+    return counts([petition.id])[petition.id]
+
+
+def forget_cached(petition_id: int | None = None) -> None:
+    if petition_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(petition_id, None)
+
+
+def rollup() -> int:
+    """Fold the ledger into the petitions; returns how many ledger rows were folded.
+
+    DELETE … RETURNING takes exactly the rows it removes, so a confirmation committed
+    meanwhile stays in the ledger for the next run instead of being lost.
+    """
+    folded = db.session.execute(
+        delete(SignatureCountDelta).returning(
+            SignatureCountDelta.petition_id, SignatureCountDelta.delta
+        )
+    ).all()
+    totals: dict[int, int] = defaultdict(int)
+    for petition_id, delta in folded:
+        totals[petition_id] += delta
+    for petition_id, delta in totals.items():
+        db.session.execute(
+            update(Petition)
+            .where(Petition.id == petition_id)
+            .values(signature_count=Petition.signature_count + delta)
+        )
+    return len(folded)
+
+
+@dataclass(frozen=True)
+class Drift:
+    petition_id: int
+    slug: str
+    counted: int  # what the public count says
+    actual: int  # COUNT(*) of confirmed signatures
+
+
+def _confirmed_count(petition_id_column):  # type: ignore[no-untyped-def]
+    return (
+        select(func.count(Signature.id))
+        .where(Signature.petition_id == petition_id_column, Signature.confirmed_at.is_not(None))
+        .scalar_subquery()
+    )
+
+
+def reconcile(fix: bool = True) -> list[Drift]:
+    """Compare each public count with COUNT(*); with fix, repair the ones that differ.
+
+    The repair is one UPDATE whose subqueries share one snapshot, so confirmations that
+    commit meanwhile are neither lost nor counted twice.
+    """
+    rows = db.session.execute(
+        select(
+            Petition.id,
+            Petition.slug,
+            Petition.signature_count + _pending_sum(Petition.id),
+            _confirmed_count(Petition.id),
+        )
+    ).all()
+    drifts = [Drift(pid, slug, int(c), int(a)) for pid, slug, c, a in rows if int(c) != int(a)]
+    if fix:
+        for drift in drifts:
+            db.session.execute(
+                update(Petition)
+                .where(Petition.id == drift.petition_id)
+                .values(signature_count=_confirmed_count(Petition.id) - _pending_sum(Petition.id))
+            )
+            forget_cached(drift.petition_id)
+    return drifts

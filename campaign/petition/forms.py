@@ -1,0 +1,102 @@
+"""The signing and resend forms."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField
+from wtforms.validators import ValidationError
+
+from campaign.core.forms import (
+    Honeypot,
+    country_choices,
+    email_address,
+    max_length,
+    name_field,
+    no_control_characters,
+    required,
+)
+from campaign.core.geo import departement_for_postcode
+from campaign.petition.services import SignatureInput
+
+_TAG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def clean_tag(value: str | None) -> str | None:
+    """Source tags come from URLs anyone can write: keep only short slug-like ones."""
+    value = (value or "").strip().lower()
+    return value if _TAG.match(value) else None
+
+
+class EmailForm(FlaskForm):
+    email = EmailField(
+        "Adresse e-mail",
+        validators=[required(), max_length(254), email_address],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class SignForm(EmailForm):
+    first_name = name_field("Prénom")
+    last_name = name_field("Nom")
+    country = SelectField(
+        "Pays de résidence", choices=country_choices, default="FR", validate_choice=False
+    )
+    postcode = StringField(
+        "Code postal",
+        filters=[lambda v: v.strip().upper() if v else v],
+        validators=[max_length(12), no_control_characters],
+        render_kw={"autocomplete": "postal-code", "inputmode": "numeric"},
+    )
+    consent = BooleanField(
+        validators=[required("Vous devez accepter ces conditions pour que votre signature compte.")]
+    )
+    optin_collective = BooleanField()
+    website = Honeypot()
+    # Where the signer came from (QR code, partner link): carried through the form.
+    source = HiddenField()
+    utm_source = HiddenField()
+    utm_medium = HiddenField()
+    utm_campaign = HiddenField()
+
+    def validate_country(self, field: SelectField) -> None:
+        if field.data not in dict(country_choices()):
+            raise ValidationError("Choisissez un pays dans la liste.")
+
+    def validate_postcode(self, field: StringField) -> None:
+        if self.country.data != "FR":
+            return
+        if not field.data:
+            raise ValidationError("Indiquez votre code postal (5 chiffres).")
+        if departement_for_postcode(field.data) is None:
+            raise ValidationError(
+                "Code postal invalide : il faut 5 chiffres d’un code français, par exemple 75011."
+            )
+
+    tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign")
+
+    def is_bot(self) -> bool:
+        return bool(self.website.data)
+
+    def tags(self) -> tuple[str | None, dict[str, str]]:
+        """(source, referrer_data): `source` or else `utm_source`, plus every utm_* kept."""
+        utm = {
+            name: tag
+            for name in ("utm_source", "utm_medium", "utm_campaign")
+            if (tag := clean_tag(getattr(self, name).data))
+        }
+        return clean_tag(self.source.data) or utm.get("utm_source"), utm
+
+    def to_input(self) -> SignatureInput:
+        source, referrer_data = self.tags()
+        return SignatureInput(
+            first_name=self.first_name.data,
+            last_name=self.last_name.data,
+            email=self.email.data,
+            country=self.country.data,
+            postcode=self.postcode.data or None,
+            optin_collective=bool(self.optin_collective.data),
+            source=source,
+            referrer_data=referrer_data,
+        )

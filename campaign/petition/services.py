@@ -1,0 +1,249 @@
+"""Signing and confirming. Services take plain values, flush but never commit."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from campaign.core.db import utcnow
+from campaign.core.emails import canonical_email
+from campaign.core.geo import departement_for_postcode
+from campaign.core.mail import queue_mail
+from campaign.core.tokens import hash_token, new_nonce, token_for
+from campaign.core.urls import public_url_for
+from campaign.extensions import db
+from campaign.petition import counting
+from campaign.petition.consent import CURRENT_CONSENT_VERSION
+from campaign.petition.models import Petition, Signature
+
+TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)
+# At most this many emails about one signature after the first: enough to help a person
+# who lost the email, too few to turn the form into a way of mailing someone.
+MAX_NOTICES = 3
+
+
+class PetitionClosedError(Exception):
+    """The petition does not take signatures (draft, closed, not yet open, past its date)."""
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    first_name: str
+    last_name: str
+    email: str
+    country: str = "FR"
+    postcode: str | None = None
+    optin_collective: bool = False
+    source: str | None = None
+    referrer_data: dict[str, str] = field(default_factory=dict)
+    consent_version: str = CURRENT_CONSENT_VERSION
+
+
+class SignOutcome(enum.Enum):
+    """What happened; the citizen sees the same page whatever it is."""
+
+    CREATED = "created"  # new pending signature, confirmation email queued
+    REMINDED = "reminded"  # was pending: the same confirmation link sent again
+    ALREADY_SIGNED = "already_signed"  # was confirmed: an "already signed" email queued
+    SILENT = "silent"  # duplicate past MAX_NOTICES: nothing sent
+
+
+def _insert_ignoring_duplicate(values: dict) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING: the unique constraint decides, even under a race,
+    without aborting the surrounding transaction. Returns the new id, or None."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Signature)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["petition_id", "email_canonical"])
+        .returning(Signature.id)
+    )
+    return db.session.execute(statement).scalar_one_or_none()
+
+
+def _expiry(now: datetime) -> datetime:
+    return now + timedelta(hours=current_app.config["CONFIRMATION_TTL_HOURS"])
+
+
+def confirmation_url(signature: Signature) -> str:
+    return public_url_for("petition.confirm", token=token_for(signature.token_nonce, TOKEN_PURPOSE))
+
+
+def _queue_confirmation(signature: Signature, petition: Petition) -> None:
+    queue_mail(
+        signature.email,
+        f"Confirmez votre signature : {petition.title}",
+        "petition/confirm",
+        signature=signature,
+        petition=petition,
+        confirm_url=confirmation_url(signature),
+        petition_url=public_url_for("petition.show", slug=petition.slug),
+        ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
+    )
+
+
+def _claim_notice(signature_id: int) -> bool:
+    """Take one of the signature's notices, atomically: two racing requests can't both win."""
+    result = db.session.execute(
+        update(Signature)
+        .where(Signature.id == signature_id, Signature.notices_sent < MAX_NOTICES)
+        .values(notices_sent=Signature.notices_sent + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _notify_existing(signature: Signature, petition: Petition, now: datetime) -> SignOutcome:
+    if not _claim_notice(signature.id):
+        return SignOutcome.SILENT
+    db.session.refresh(signature)
+    if signature.confirmed_at is not None:
+        queue_mail(
+            signature.email,
+            f"Vous avez déjà signé : {petition.title}",
+            "petition/already_signed",
+            signature=signature,
+            petition=petition,
+            petition_url=public_url_for("petition.show", slug=petition.slug),
+        )
+        return SignOutcome.ALREADY_SIGNED
+    signature.token_expires_at = _expiry(now)
+    _queue_confirmation(signature, petition)
+    return SignOutcome.REMINDED
+
+
+def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) -> SignOutcome:
+    """Record a pending signature and queue its confirmation email.
+
+    A second signature with the same mailbox creates nothing; its owner gets an email
+    instead (the same link again, or "you already signed"), and the caller shows the
+    same page either way, so the form never tells a stranger who has signed.
+    """
+    now = now or utcnow()
+    if not petition.is_open(now):
+        raise PetitionClosedError(petition.slug)
+    canonical = canonical_email(data.email)
+    nonce = new_nonce()
+    new_id = _insert_ignoring_duplicate(
+        {
+            "petition_id": petition.id,
+            "first_name": data.first_name,
+            "last_name": data.last_name,
+            "email": data.email,
+            "email_canonical": canonical,
+            "country": data.country,
+            "postcode": data.postcode or None,
+            "departement": departement_for_postcode(data.postcode or "")
+            if data.country == "FR"
+            else None,
+            "consent_version": data.consent_version,
+            "optin_collective": data.optin_collective,
+            "source": data.source,
+            "referrer_data": data.referrer_data or None,
+            "token_nonce": nonce,
+            "token_hash": hash_token(token_for(nonce, TOKEN_PURPOSE)),
+            "token_expires_at": _expiry(now),
+            "created_at": now,
+            "notices_sent": 0,
+        }
+    )
+    if new_id is None:
+        existing = db.session.execute(
+            select(Signature).where(
+                Signature.petition_id == petition.id, Signature.email_canonical == canonical
+            )
+        ).scalar_one()
+        return _notify_existing(existing, petition, now)
+    signature = db.session.get(Signature, new_id)
+    assert signature is not None
+    _queue_confirmation(signature, petition)
+    return SignOutcome.CREATED
+
+
+class ConfirmStatus(enum.Enum):
+    CONFIRMED = "confirmed"  # this click confirmed it
+    ALREADY = "already"  # confirmed before: a scanner or a second click, no harm done
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+    CLOSED = "closed"  # the petition closed before the signature was confirmed
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    status: ConfirmStatus
+    signature: Signature | None = None
+
+
+def find_by_token(token: str) -> Signature | None:
+    if not token or len(token) > 100:
+        return None
+    return db.session.execute(
+        select(Signature).where(Signature.token_hash == hash_token(token))
+    ).scalar_one_or_none()
+
+
+def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
+    """Confirm the signature behind a link. Idempotent: only the first call counts."""
+    now = now or utcnow()
+    signature = find_by_token(token)
+    if signature is None:
+        return ConfirmResult(ConfirmStatus.UNKNOWN)
+    if signature.confirmed_at is not None:
+        return ConfirmResult(ConfirmStatus.ALREADY, signature)
+    if signature.token_expires_at <= now:
+        return ConfirmResult(ConfirmStatus.EXPIRED, signature)
+    if not signature.petition.is_open(now):
+        return ConfirmResult(ConfirmStatus.CLOSED, signature)
+    # The WHERE makes two simultaneous clicks count once: only one UPDATE matches.
+    claimed = db.session.execute(
+        update(Signature)
+        .where(Signature.id == signature.id, Signature.confirmed_at.is_(None))
+        .values(confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(signature)
+    if claimed != 1:
+        return ConfirmResult(ConfirmStatus.ALREADY, signature)
+    counting.record_confirmation(signature.petition_id)
+    counting.forget_cached(signature.petition_id)
+    return ConfirmResult(ConfirmStatus.CONFIRMED, signature)
+
+
+def resend(petition: Petition, email: str, now: datetime | None = None) -> SignOutcome | None:
+    """Send the confirmation link again (or "already signed") to an address that signed.
+
+    An address that never signed gets nothing, and the caller shows the same page.
+    """
+    now = now or utcnow()
+    existing = db.session.execute(
+        select(Signature).where(
+            Signature.petition_id == petition.id,
+            Signature.email_canonical == canonical_email(email),
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        return None
+    return _notify_existing(existing, petition, now)
+
+
+def get_petition(slug: str, *, include_drafts: bool = False) -> Petition | None:
+    petition = db.session.execute(
+        select(Petition).where(Petition.slug == slug)
+    ).scalar_one_or_none()
+    if petition is None or (petition.status == "draft" and not include_drafts):
+        return None
+    return petition
+
+
+def public_petitions() -> list[Petition]:
+    return list(
+        db.session.execute(
+            select(Petition).where(Petition.status != "draft").order_by(Petition.created_at)
+        ).scalars()
+    )

@@ -1,0 +1,153 @@
+"""Petition pages: read, sign, check your mailbox, confirm, resend; and the JSON counts."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from campaign.core.urls import public_url_for
+from campaign.extensions import db, limiter
+from campaign.petition import counting, services
+from campaign.petition.consent import consent_text
+from campaign.petition.forms import EmailForm, SignForm
+from campaign.petition.models import Petition
+
+bp = Blueprint("petition", __name__)
+
+
+def _sign_limit() -> str:
+    return current_app.config["SIGN_RATE_LIMIT"]
+
+
+def _petition_or_404(slug: str) -> Petition:
+    petition = services.get_petition(slug)
+    if petition is None:
+        abort(404)
+    return petition
+
+
+def _render_petition(petition: Petition, form: SignForm, status: int = 200) -> tuple[str, int]:
+    return render_template(
+        "petition/show.html",
+        petition=petition,
+        form=form,
+        count=counting.count(petition),
+        consent=consent_text(petition.collective.name),
+    ), status
+
+
+@bp.get("/petitions/<slug>")
+def show(slug: str) -> tuple[str, int]:
+    petition = _petition_or_404(slug)
+    form = SignForm(formdata=None, data={k: request.args.get(k) for k in SignForm.tag_fields})
+    return _render_petition(petition, form)
+
+
+@bp.post("/petitions/<slug>")
+@limiter.limit(_sign_limit)
+def sign(slug: str) -> Response | tuple[str, int]:
+    petition = _petition_or_404(slug)
+    form = SignForm()
+    if not petition.is_open():
+        flash("Cette pétition ne recueille plus de signatures.", "error")
+        return _render_petition(petition, form, 409)
+    if not form.validate():
+        return _render_petition(petition, form, 422)
+    if not form.is_bot():
+        try:
+            services.sign(petition, form.to_input())
+        except services.PetitionClosedError:
+            flash("Cette pétition ne recueille plus de signatures.", "error")
+            return _render_petition(petition, form, 409)
+        db.session.commit()
+    return redirect(url_for("petition.check_mail", slug=slug), code=303)
+
+
+@bp.get("/petitions/<slug>/merci")
+def check_mail(slug: str) -> str:
+    petition = _petition_or_404(slug)
+    return render_template("petition/check_mail.html", petition=petition, form=EmailForm())
+
+
+@bp.post("/petitions/<slug>/renvoyer")
+@limiter.limit(_sign_limit)
+def resend(slug: str) -> Response | tuple[str, int]:
+    petition = _petition_or_404(slug)
+    form = EmailForm()
+    if not form.validate():
+        return render_template("petition/check_mail.html", petition=petition, form=form), 422
+    services.resend(petition, form.email.data)
+    db.session.commit()
+    flash(
+        "Si cette adresse a signé la pétition, un nouvel e-mail vient de lui être envoyé.",
+        "success",
+    )
+    return redirect(url_for("petition.check_mail", slug=slug), code=303)
+
+
+@bp.get("/signature/confirmer/<token>")
+def confirm(token: str) -> tuple[str, int]:
+    result = services.confirm(token)
+    db.session.commit()
+    status = result.status
+    http_status = 404 if status is services.ConfirmStatus.UNKNOWN else 200
+    petition = result.signature.petition if result.signature else None
+    return render_template(
+        "petition/confirmed.html",
+        result=result,
+        statuses=services.ConfirmStatus,
+        petition=petition,
+        count=counting.count(petition) if petition else None,
+        form=EmailForm(formdata=None),
+    ), http_status
+
+
+def _cached_json(payload: object, max_age: int = 5) -> Response:
+    response = jsonify(payload)
+    # Shared caches may serve it for a few seconds, and a stale copy while they refresh.
+    response.headers["Cache-Control"] = (
+        f"public, max-age={max_age}, s-maxage={max_age}, stale-while-revalidate=30"
+    )
+    return response
+
+
+@bp.get("/petitions.json")
+def list_json() -> Response:
+    petitions = services.public_petitions()
+    totals = counting.counts([p.id for p in petitions])
+    return _cached_json(
+        [
+            {
+                "slug": p.slug,
+                "title": p.title,
+                "url": public_url_for("petition.show", slug=p.slug),
+                "signature_count": totals[p.id],
+                "target": p.target,
+                "status": p.status.value,
+            }
+            for p in petitions
+        ]
+    )
+
+
+@bp.get("/petitions/<slug>/count.json")
+def count_json(slug: str) -> Response:
+    petition = _petition_or_404(slug)
+    return _cached_json(
+        {
+            "slug": petition.slug,
+            "signature_count": counting.count(petition),
+            "target": petition.target,
+            "status": petition.status.value,
+        }
+    )
