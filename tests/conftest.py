@@ -1,0 +1,118 @@
+"""Shared fixtures: one app per session on a freshly migrated database, emptied after each test.
+
+TEST_DATABASE_URL picks the database (the Makefile sets it to DATABASE_URL for the
+PostgreSQL run); without it, a SQLite file in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_mail import Message, email_dispatched
+from flask_migrate import upgrade
+from sqlalchemy import inspect, text
+
+from campaign import create_app
+from campaign.config import normalise_database_url
+from campaign.extensions import db, limiter
+from campaign.petition import counting
+
+PUBLIC_URL = "https://petition.example.org"
+
+
+def _drop_everything() -> None:
+    """Start from an empty database, whatever an earlier run left behind."""
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        db.drop_all()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "CAMPAIGN_ENV": "testing",
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "PUBLIC_URL": PUBLIC_URL,
+            "COUNT_CACHE_SECONDS": 0,
+            "MAIL_SUPPRESS_SEND": True,
+            "MAIL_DEFAULT_SENDER": "Les 400 000 <contact@petition.example.org>",
+            # Tests sign many times from one address; rate-limit tests lower it themselves.
+            "SIGN_RATE_LIMIT": "10000 per minute",
+            # As behind one reverse proxy: X-Forwarded-For gives the client address.
+            "PROXY_COUNT": 1,
+        }
+    )
+    with app.app_context():
+        _drop_everything()
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(app: Flask) -> Iterator[None]:
+    yield
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                db.session.execute(text(f"DELETE FROM {name}"))
+        db.session.commit()
+    counting.forget_cached()
+    limiter.reset()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An app context for tests that call services directly."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def outbox() -> Iterator[list[Message]]:
+    """Every email the queue hands to Flask-Mail during the test."""
+    messages: list[Message] = []
+
+    def record(app: Flask, message: Message) -> None:
+        messages.append(message)
+
+    email_dispatched.connect(record)
+    yield messages
+    email_dispatched.disconnect(record)
+
+
+@pytest.fixture
+def is_postgres(app: Flask) -> bool:
+    with app.app_context():
+        return inspect(db.engine).dialect.name == "postgresql"
