@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 from flask import Flask, current_app
 
@@ -31,6 +33,8 @@ def init_app(app: Flask) -> None:
         from campaign.core.queue import huey, set_worker_app
         from campaign.petition import tasks  # noqa: F401  (registers the periodic task)
 
+        # smtplib waits forever by default: a stuck SMTP server must fail (and be retried).
+        socket.setdefaulttimeout(60)
         set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
         huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 

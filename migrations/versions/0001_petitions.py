@@ -141,4 +141,6 @@ def downgrade():
     op.drop_table('key_figures')
     op.drop_table('demands')
     op.drop_table('collectives')
+    # PostgreSQL keeps enum types after their table is gone.
+    sa.Enum(name='petition_status').drop(op.get_bind(), checkfirst=True)
     # ### end Alembic commands ###

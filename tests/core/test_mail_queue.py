@@ -1,0 +1,168 @@
+"""Mail goes through the durable queue: never sent in the request, delivered over real SMTP,
+retried with back-off when the server is down, and dropped with a rolled-back transaction."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+
+from campaign.core.mail import deliver_mail, queue_mail
+from campaign.core.queue import huey
+from campaign.extensions import db
+from tests.factories import make_petition
+
+
+class _Sink:
+    """Keeps every message the SMTP server accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sink]:
+    """A real SMTP server on localhost, and Flask-Mail pointed at it."""
+    sink = _Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    sink.port = controller.port
+    state = app.extensions["mail"]
+    for name, value in {
+        "server": "127.0.0.1",
+        "port": controller.port,
+        "use_tls": False,
+        "use_ssl": False,
+        "username": None,
+        "password": None,
+        "suppress": False,
+    }.items():
+        monkeypatch.setattr(state, name, value)
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def durable_queue() -> Iterator[None]:
+    """The queue as in production (SQLite storage, a separate consumer), not immediate."""
+    huey.immediate = False
+    huey.flush()
+    yield
+    huey.flush()
+    huey.immediate = True
+
+
+def _due_tasks() -> list:
+    """Take every scheduled task off the schedule as if its time had come."""
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
+    tasks = huey.read_schedule(later)
+    for task in tasks:
+        task.eta = None  # the wait is over: the worker runs it now
+    return tasks
+
+
+PAYLOAD = {
+    "to": "jeanne@example.org",
+    "subject": "Confirmez votre signature",
+    "text": "Bonjour,\nconfirmez ici.",
+    "html": "<p>Bonjour, confirmez ici.</p>",
+}
+
+
+def test_a_message_reaches_a_real_smtp_server_as_text_and_html(app: Flask, smtp: _Sink):
+    with app.app_context():
+        deliver_mail.call_local(PAYLOAD)
+    [message] = smtp.messages
+    assert message["To"] == "jeanne@example.org"
+    assert message["Subject"] == "Confirmez votre signature"
+    assert message.get_body(("plain",)).get_content().startswith("Bonjour")
+    assert "<p>" in message.get_body(("html",)).get_content()
+
+
+def test_signing_sends_nothing_during_the_request(
+    app: Flask, client, smtp: _Sink, durable_queue: None
+):
+    with app.app_context():
+        slug = make_petition().slug
+        db.session.commit()
+    page = client.get(f"/petitions/{slug}").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+
+    response = client.post(
+        f"/petitions/{slug}",
+        data={
+            "csrf_token": token,
+            "first_name": "Jeanne",
+            "last_name": "Dupont",
+            "email": "jeanne@example.org",
+            "country": "FR",
+            "postcode": "35000",
+            "consent": "y",
+        },
+    )
+
+    assert response.status_code == 303
+    assert smtp.messages == []  # the request only queued it
+    assert huey.pending_count() == 1
+    # What the worker does: take the job and run it.
+    with app.app_context():
+        huey.execute(huey.dequeue())
+    [message] = smtp.messages
+    assert message["To"] == "jeanne@example.org"
+    assert "/signature/confirmer/" in message.get_body(("plain",)).get_content()
+
+
+def test_an_smtp_outage_delays_mail_with_growing_waits_and_loses_none(
+    app: Flask, smtp: _Sink, durable_queue: None, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(app.extensions["mail"], "port", _free_port())  # nobody listens there
+    with app.app_context():
+        deliver_mail(PAYLOAD)
+        huey.execute(huey.dequeue())
+        [retry] = _due_tasks()  # not lost: waiting for its next try
+        assert retry.retries == 6
+        first_wait = retry.retry_delay
+
+        huey.execute(retry)
+        [second] = _due_tasks()
+        assert second.retry_delay > first_wait  # back-off grows
+
+        monkeypatch.setattr(app.extensions["mail"], "port", smtp.port)
+        huey.execute(second)  # the server is back: delivered
+    assert len(smtp.messages) == 1
+    assert _due_tasks() == []
+
+
+def test_mail_queued_in_a_rolled_back_transaction_is_never_sent(
+    app: Flask, outbox, durable_queue: None
+):
+    with app.app_context():
+        petition = make_petition()
+        queue_mail(
+            "a@example.org",
+            "Sujet",
+            "petition/already_signed",
+            petition=petition,
+            signature={"first_name": "Ana"},
+            petition_url="https://petition.example.org/",
+        )
+        db.session.rollback()
+        db.session.commit()
+    assert huey.pending_count() == 0
+    assert outbox == []

@@ -1,0 +1,88 @@
+"""Small pure functions: email canonical forms, postcodes, names."""
+
+from __future__ import annotations
+
+import pytest
+
+from campaign.core.emails import canonical_email
+from campaign.core.geo import departement_for_postcode
+from campaign.core.text import name_problem
+
+
+@pytest.mark.parametrize(
+    ("address", "canonical"),
+    [
+        ("Jean.Dupont@Example.org", "jean.dupont@example.org"),
+        ("Jean.Dupont+petition@gmail.com", "jeandupont@gmail.com"),
+        ("j.e.a.n@googlemail.com", "jean@gmail.com"),
+        ("jean+tag@outlook.fr", "jean@outlook.fr"),
+        ("jean.dupont+tag@orange.fr", "jean.dupont+tag@orange.fr"),
+        ("JEAN@LAPOSTE.NET", "jean@laposte.net"),
+        ("  spaced@example.org ", "spaced@example.org"),
+    ],
+)
+def test_canonical_email(address, canonical):
+    assert canonical_email(address) == canonical
+
+
+@pytest.mark.parametrize(
+    ("postcode", "departement"),
+    [
+        ("75011", "75"),
+        ("69003", "69"),
+        ("13008", "13"),
+        ("01000", "01"),
+        ("95000", "95"),
+        ("20000", "2A"),
+        ("20100", "2A"),
+        ("20200", "2B"),
+        ("20600", "2B"),
+        ("97100", "971"),
+        ("97200", "972"),
+        ("97300", "973"),
+        ("97400", "974"),
+        ("97600", "976"),
+        ("98800", "988"),
+        ("00000", None),
+        ("ABCDE", None),
+        ("1234", None),
+        ("750111", None),
+        ("96000", None),
+        ("97900", None),
+        ("20900", None),
+        ("", None),
+    ],
+)
+def test_departement_for_postcode(postcode, departement):
+    assert departement_for_postcode(postcode) == departement
+
+
+@pytest.mark.parametrize(
+    "name", ["Jeanne", "Jean-Pierre", "O’Connor", "N'Diaye", "Åsa", "Hélène Lefèvre", "De la Tour"]
+)
+def test_real_names_are_accepted(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=HYPERLINK(1)",
+        "+33",
+        "-x",
+        "@jean",
+        "http://spam.example",
+        "www.exemple.com",
+        "achetez sur promo.fr",
+        "Jean\x00",
+        "\x1b[31mRouge",
+        "Jean\u202eevil",
+        "<script>",
+        "Jean 2",
+        "''",
+    ],
+)
+def test_non_names_are_refused_with_a_french_reason(name):
+    problem = name_problem(name)
+    assert problem
+    assert problem.endswith(".")

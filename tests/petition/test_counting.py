@@ -1,0 +1,174 @@
+"""Counts: exact from the ledger, folded in batches, reconciled with COUNT(*), and race-free."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import func, select, update
+
+from campaign.core.db import utcnow
+from campaign.extensions import db
+from campaign.petition import counting, services
+from campaign.petition.models import Petition, Signature, SignatureCountDelta
+from campaign.petition.services import SignatureInput
+from tests.factories import confirmation_link, make_petition, path_of
+
+
+def _sign_and_confirm(petition: Petition, outbox: list, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        services.sign(
+            petition, SignatureInput(first_name="Ana", last_name="Lima", email=f"p{i}@example.org")
+        )
+        db.session.commit()
+        token = path_of(confirmation_link(outbox[-1])).rsplit("/", 1)[1]
+        services.confirm(token)
+        db.session.commit()
+
+
+def _confirmed(petition: Petition) -> int:
+    return db.session.execute(
+        select(func.count(Signature.id)).where(
+            Signature.petition_id == petition.id, Signature.confirmed_at.is_not(None)
+        )
+    ).scalar_one()
+
+
+def _ledger_rows() -> int:
+    return db.session.execute(select(func.count(SignatureCountDelta.id))).scalar_one()
+
+
+def test_a_confirmation_appends_to_the_ledger_and_leaves_the_petition_row_alone(ctx, outbox):
+    petition = make_petition()
+    db.session.commit()
+    _sign_and_confirm(petition, outbox, 3)
+    db.session.refresh(petition)
+    assert petition.signature_count == 0  # no per-signature UPDATE of the hot row
+    assert _ledger_rows() == 3
+    assert counting.count(petition) == 3 == _confirmed(petition)
+
+
+def test_rollup_folds_the_ledger_without_changing_the_count(ctx, outbox):
+    petition = make_petition()
+    other = make_petition(petition.collective)
+    db.session.commit()
+    _sign_and_confirm(petition, outbox, 4)
+    _sign_and_confirm(other, outbox, 2, start=100)
+
+    assert counting.rollup() == 6
+    db.session.commit()
+
+    db.session.refresh(petition)
+    assert petition.signature_count == 4
+    assert _ledger_rows() == 0
+    assert counting.counts([petition.id, other.id]) == {petition.id: 4, other.id: 2}
+    _sign_and_confirm(petition, outbox, 1, start=200)
+    assert counting.count(petition) == 5
+
+
+def test_reconcile_reports_and_repairs_drift(ctx, outbox):
+    petition = make_petition()
+    db.session.commit()
+    _sign_and_confirm(petition, outbox, 3)
+    counting.rollup()
+    # Simulate drift: a count edited by hand, plus a confirmation still in the ledger.
+    db.session.execute(update(Petition).values(signature_count=10))
+    db.session.commit()
+    _sign_and_confirm(petition, outbox, 1, start=50)
+
+    drifts = counting.reconcile(fix=False)
+    assert [(d.slug, d.counted, d.actual) for d in drifts] == [(petition.slug, 11, 4)]
+    db.session.rollback()
+
+    counting.reconcile(fix=True)
+    db.session.commit()
+    assert counting.count(petition) == 4 == _confirmed(petition)
+    assert counting.reconcile(fix=False) == []
+    # The ledger row survived the repair: folding it now keeps the count exact.
+    counting.rollup()
+    db.session.commit()
+    assert counting.count(petition) == 4
+
+
+def test_the_public_count_is_cached_for_a_few_seconds(app: Flask, ctx, outbox, monkeypatch):
+    monkeypatch.setitem(app.config, "COUNT_CACHE_SECONDS", 60)
+    petition = make_petition()
+    db.session.commit()
+    assert counting.count(petition) == 0
+    db.session.add(SignatureCountDelta(petition_id=petition.id, delta=1))
+    db.session.commit()
+    assert counting.count(petition) == 0  # served from the cache
+    counting.forget_cached(petition.id)
+    assert counting.count(petition) == 1
+
+
+def _race(app: Flask, n: int, work: Callable[[], object]) -> list[object]:
+    """Run `work` in n threads released at the same instant, each with its own session."""
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                results.append(work())
+                db.session.commit()
+            except BaseException as exc:  # reported below, not swallowed
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    return results
+
+
+def test_twenty_concurrent_signatures_with_one_email_store_one_row(app: Flask, outbox):
+    with app.app_context():
+        petition_id = make_petition().id
+        db.session.commit()
+
+    def sign() -> services.SignOutcome:
+        petition = db.session.get(Petition, petition_id)
+        return services.sign(
+            petition,
+            SignatureInput(first_name="Jeanne", last_name="Dupont", email="jeanne@example.org"),
+        )
+
+    outcomes = _race(app, 20, sign)
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(func.count(Signature.id)).where(Signature.petition_id == petition_id)
+        ).scalar_one()
+    assert rows == 1
+    assert outcomes.count(services.SignOutcome.CREATED) == 1
+    # One confirmation, then at most MAX_NOTICES further emails, however many tries.
+    assert len(outbox) <= 1 + services.MAX_NOTICES
+
+
+def test_twenty_concurrent_clicks_on_one_link_count_once(app: Flask, outbox):
+    with app.app_context():
+        petition = make_petition()
+        services.sign(
+            petition, SignatureInput(first_name="Léa", last_name="Roux", email="lea@example.org")
+        )
+        db.session.commit()
+        petition_id = petition.id
+    token = path_of(confirmation_link(outbox[0])).rsplit("/", 1)[1]
+
+    results = _race(app, 20, lambda: services.confirm(token).status)
+
+    assert results.count(services.ConfirmStatus.CONFIRMED) == 1
+    assert set(results) == {services.ConfirmStatus.CONFIRMED, services.ConfirmStatus.ALREADY}
+    with app.app_context():
+        petition = db.session.get(Petition, petition_id)
+        assert counting.count(petition) == 1
+        confirmed_at = db.session.execute(select(Signature.confirmed_at)).scalar_one()
+        assert confirmed_at <= utcnow()
