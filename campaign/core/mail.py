@@ -81,4 +81,4 @@ def init_app(app: Flask) -> None:
         # Tasks run in the caller's thread; Flask-Mail records instead of sending.
         huey.immediate = True
     elif app.config["MAIL_SUPPRESS_SEND"]:
-        email_dispatched.connect(_write_to_outbox, weak=False)
+        email_dispatched.connect(_write_to_outbox, sender=app, weak=False)

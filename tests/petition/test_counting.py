@@ -172,3 +172,25 @@ def test_twenty_concurrent_clicks_on_one_link_count_once(app: Flask, outbox):
         assert counting.count(petition) == 1
         confirmed_at = db.session.execute(select(Signature.confirmed_at)).scalar_one()
         assert confirmed_at <= utcnow()
+
+
+def test_the_count_commands_report_and_repair(app: Flask, outbox):
+    with app.app_context():
+        petition = make_petition()
+        db.session.commit()
+        _sign_and_confirm(petition, outbox, 2)
+        db.session.execute(update(Petition).values(signature_count=7))
+        db.session.commit()
+    runner = app.test_cli_runner()
+
+    dry = runner.invoke(args=["reconcile-counts", "--dry-run"])
+    assert dry.exit_code == 0
+    assert f"{petition.slug}: counted 9, actual 2" in dry.output
+    fixed = runner.invoke(args=["reconcile-counts"])
+    assert "set to 2" in fixed.output
+    assert "All counts match" in runner.invoke(args=["reconcile-counts"]).output
+
+    rolled = runner.invoke(args=["rollup-counts"])
+    assert rolled.exit_code == 0 and "Folded 2 ledger rows" in rolled.output
+    with app.app_context():
+        assert counting.count(db.session.get(Petition, petition.id)) == 2
