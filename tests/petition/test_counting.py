@@ -181,11 +181,12 @@ def test_the_count_commands_report_and_repair(app: Flask, outbox):
         _sign_and_confirm(petition, outbox, 2)
         db.session.execute(update(Petition).values(signature_count=7))
         db.session.commit()
+        slug, petition_id = petition.slug, petition.id
     runner = app.test_cli_runner()
 
     dry = runner.invoke(args=["reconcile-counts", "--dry-run"])
     assert dry.exit_code == 0
-    assert f"{petition.slug}: counted 9, actual 2" in dry.output
+    assert f"{slug}: counted 9, actual 2" in dry.output
     fixed = runner.invoke(args=["reconcile-counts"])
     assert "set to 2" in fixed.output
     assert "All counts match" in runner.invoke(args=["reconcile-counts"]).output
@@ -193,4 +194,4 @@ def test_the_count_commands_report_and_repair(app: Flask, outbox):
     rolled = runner.invoke(args=["rollup-counts"])
     assert rolled.exit_code == 0 and "Folded 2 ledger rows" in rolled.output
     with app.app_context():
-        assert counting.count(db.session.get(Petition, petition.id)) == 2
+        assert counting.count(db.session.get(Petition, petition_id)) == 2
