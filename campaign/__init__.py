@@ -13,8 +13,12 @@ from campaign.extensions import babel, csrf, db, limiter, mail, migrate
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Languages with a complete interface; English joins once its catalogue is translated.
+LANGUAGES = ["fr"]
+
+
 def _locale() -> str:
-    return request.accept_languages.best_match(["fr", "en"]) or "fr"
+    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import format_decimal, format_percent, get_locale
 
+from campaign.core.urls import public_url_for
+
 
 def thousands(value: int) -> str:
     """400000 -> "400 000" in French (the current locale decides the separator)."""
@@ -21,3 +23,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["percent"] = format_percent
     app.jinja_env.globals["progress"] = progress
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["public_url_for"] = public_url_for
