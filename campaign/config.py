@@ -67,7 +67,6 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
             os.environ.get("DATABASE_URL", f"sqlite:///{instance_path / 'campaign.sqlite3'}")
         ),
         "PUBLIC_URL": public_url,
-        "PREFERRED_URL_SCHEME": "https" if public_url.startswith("https://") else "http",
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         # Mail: without MAIL_SERVER the queue writes each message to instance/mail/ instead.
         "MAIL_SERVER": mail_server or "localhost",
@@ -93,13 +92,17 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": public_url.startswith("https://"),
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
     config.update(overrides)
+    # Derived from PUBLIC_URL after overrides, so a test or embedding app gets them right too.
+    config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
+    https = config["PUBLIC_URL"].startswith("https://")
+    config.setdefault("PREFERRED_URL_SCHEME", "https" if https else "http")
+    config.setdefault("SESSION_COOKIE_SECURE", https)
 
     if not config["SECRET_KEY"]:
         if config["CAMPAIGN_ENV"] == "production":

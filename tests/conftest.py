@@ -58,6 +58,10 @@ def app(database_url: str) -> Iterator[Flask]:
             "SECRET_KEY": "test-secret-key-not-for-production",
             "SQLALCHEMY_DATABASE_URI": database_url,
             "PUBLIC_URL": PUBLIC_URL,
+            # The test client speaks plain http to localhost (it takes its scheme from
+            # PREFERRED_URL_SCHEME); an https PUBLIC_URL would otherwise make both https.
+            "SESSION_COOKIE_SECURE": False,
+            "PREFERRED_URL_SCHEME": "http",
             "COUNT_CACHE_SECONDS": 0,
             "MAIL_SUPPRESS_SEND": True,
             "MAIL_DEFAULT_SENDER": "Les 400 000 <contact@petition.example.org>",

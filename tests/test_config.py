@@ -78,3 +78,12 @@ def test_bad_numbers_are_reported_by_name(monkeypatch, tmp_path: Path):
 )
 def test_database_urls_get_the_psycopg_driver(url, expected):
     assert normalise_database_url(url) == expected
+
+
+def test_an_https_public_url_makes_cookies_secure_even_when_given_as_an_override(tmp_path: Path):
+    config = load_config(
+        tmp_path, {"CAMPAIGN_ENV": "testing", "PUBLIC_URL": "https://petition.example.org/"}
+    )
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["PREFERRED_URL_SCHEME"] == "https"
+    assert config["PUBLIC_URL"] == "https://petition.example.org"

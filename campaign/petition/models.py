@@ -71,12 +71,16 @@ class Petition(db.Model):
         return [p.strip() for p in self.text.split("\n\n") if p.strip()]
 
     def is_open(self, now: datetime | None = None) -> bool:
+        return self.phase(now) == "open"
+
+    def phase(self, now: datetime | None = None) -> str:
+        """'upcoming', 'open' or 'closed' for the public (a draft is never shown)."""
         now = now or utcnow()
-        if self.status is not PetitionStatus.OPEN:
-            return False
-        if self.opens_at and now < self.opens_at:
-            return False
-        return not (self.closes_at and now >= self.closes_at)
+        if self.status is PetitionStatus.CLOSED or (self.closes_at and now >= self.closes_at):
+            return "closed"
+        if self.status is PetitionStatus.DRAFT or (self.opens_at and now < self.opens_at):
+            return "upcoming"
+        return "open"
 
 
 class Signature(db.Model):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaign.core.db import utcnow
@@ -88,19 +89,24 @@ def _queue_confirmation(signature: Signature, petition: Petition) -> None:
     )
 
 
-def _claim_notice(signature_id: int) -> bool:
-    """Take one of the signature's notices, atomically: two racing requests can't both win."""
+def _claim_notice(signature_id: int, now: datetime) -> bool:
+    """Take one of the signature's notices, atomically: two racing requests can't both win.
+
+    A pending signature whose link has expired starts a fresh allowance, so a person who
+    used up the notices (or whose address a stranger typed) can still confirm later.
+    """
+    expired = and_(Signature.confirmed_at.is_(None), Signature.token_expires_at <= now)
     result = db.session.execute(
         update(Signature)
-        .where(Signature.id == signature_id, Signature.notices_sent < MAX_NOTICES)
-        .values(notices_sent=Signature.notices_sent + 1)
+        .where(Signature.id == signature_id, or_(Signature.notices_sent < MAX_NOTICES, expired))
+        .values(notices_sent=case((expired, 1), else_=Signature.notices_sent + 1))
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
 def _notify_existing(signature: Signature, petition: Petition, now: datetime) -> SignOutcome:
-    if not _claim_notice(signature.id):
+    if not _claim_notice(signature.id, now):
         return SignOutcome.SILENT
     db.session.refresh(signature)
     if signature.confirmed_at is not None:
@@ -218,9 +224,12 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
 def resend(petition: Petition, email: str, now: datetime | None = None) -> SignOutcome | None:
     """Send the confirmation link again (or "already signed") to an address that signed.
 
-    An address that never signed gets nothing, and the caller shows the same page.
+    An address that never signed gets nothing, nor does anyone once the petition has
+    closed; the caller shows the same page whatever happened.
     """
     now = now or utcnow()
+    if not petition.is_open(now):
+        return None
     existing = db.session.execute(
         select(Signature).where(
             Signature.petition_id == petition.id,
@@ -232,7 +241,12 @@ def resend(petition: Petition, email: str, now: datetime | None = None) -> SignO
     return _notify_existing(existing, petition, now)
 
 
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+
+
 def get_petition(slug: str, *, include_drafts: bool = False) -> Petition | None:
+    if not _SLUG.match(slug):  # also keeps NUL bytes and the like away from the database
+        return None
     petition = db.session.execute(
         select(Petition).where(Petition.slug == slug)
     ).scalar_one_or_none()

@@ -43,7 +43,19 @@ def _render_petition(petition: Petition, form: SignForm, status: int = 200) -> t
         form=form,
         count=counting.count(petition),
         consent=consent_text(petition.collective.name),
+        not_open_messages=NOT_OPEN_MESSAGES,
     ), status
+
+
+NOT_OPEN_MESSAGES = {
+    "upcoming": "Cette pétition n’est pas encore ouverte aux signatures.",
+    "closed": "Cette pétition est close : elle ne recueille plus de signatures.",
+}
+
+
+def _not_open(petition: Petition, form: SignForm) -> tuple[str, int]:
+    # The page itself says why, in place of the form.
+    return _render_petition(petition, form, 409)
 
 
 @bp.get("/petitions/<slug>")
@@ -59,16 +71,14 @@ def sign(slug: str) -> Response | tuple[str, int]:
     petition = _petition_or_404(slug)
     form = SignForm()
     if not petition.is_open():
-        flash("Cette pétition ne recueille plus de signatures.", "error")
-        return _render_petition(petition, form, 409)
+        return _not_open(petition, form)
     if not form.validate():
         return _render_petition(petition, form, 422)
     if not form.is_bot():
         try:
             services.sign(petition, form.to_input())
         except services.PetitionClosedError:
-            flash("Cette pétition ne recueille plus de signatures.", "error")
-            return _render_petition(petition, form, 409)
+            return _not_open(petition, form)
         db.session.commit()
     return redirect(url_for("petition.check_mail", slug=slug), code=303)
 

@@ -1,4 +1,4 @@
-"""Development without SMTP: the queue keeps each email in instance/mail/, readable in the browser."""
+"""Development without SMTP: the queue keeps each email in instance/mail/, shown in the browser."""
 
 from __future__ import annotations
 

@@ -186,3 +186,29 @@ def test_no_mail_leaves_when_the_transaction_rolls_back(ctx, outbox):
     db.session.rollback()
     db.session.commit()
     assert outbox == []
+
+
+def test_a_pending_signature_past_its_notices_gets_a_fresh_link_once_expired(ctx, outbox):
+    petition = make_petition()
+    _sign(petition)
+    for _ in range(MAX_NOTICES + 1):
+        services.resend(petition, "jeanne.dupont@example.org")
+        db.session.commit()
+    assert len(outbox) == 1 + MAX_NOTICES  # the allowance is used up
+
+    later = utcnow() + timedelta(days=4)  # the link has expired meanwhile
+    assert services.resend(petition, "jeanne.dupont@example.org", now=later) is (
+        SignOutcome.REMINDED
+    )
+    db.session.commit()
+    assert len(outbox) == 2 + MAX_NOTICES
+    assert services.confirm(_token(outbox[-1]), now=later).status is ConfirmStatus.CONFIRMED
+
+
+def test_resend_mails_nothing_once_the_petition_has_closed(ctx, outbox):
+    petition = make_petition()
+    _sign(petition)
+    petition.status = PetitionStatus.CLOSED
+    db.session.commit()
+    assert services.resend(petition, "jeanne.dupont@example.org") is None
+    assert len(outbox) == 1
