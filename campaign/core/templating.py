@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_babel import format_decimal, format_percent, get_locale
 
@@ -13,6 +15,19 @@ def thousands(value: int) -> str:
     return format_decimal(value)
 
 
+_WIDE = re.compile(r" ([:»])")
+_NARROW = re.compile(r" ([;!?])")
+_OPENING = re.compile(r"« ")
+
+
+def french_spacing(text: str) -> str:
+    """No-break spaces before : » (and after «), narrow ones before ; ! ?, as French
+    typography wants, so the punctuation never starts a line."""
+    text = _WIDE.sub("\u00a0\\1", text)
+    text = _NARROW.sub("\u202f\\1", text)
+    return _OPENING.sub("«\u00a0", text)
+
+
 def progress(count: int, target: int) -> float:
     """Share of the target reached, between 0 and 1 (the bar stops full at the target)."""
     return min(count / target, 1.0) if target > 0 else 0.0
@@ -20,6 +35,7 @@ def progress(count: int, target: int) -> float:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["thousands"] = thousands
+    app.jinja_env.filters["fr"] = french_spacing
     app.jinja_env.filters["percent"] = format_percent
     app.jinja_env.globals["progress"] = progress
     app.jinja_env.globals["get_locale"] = get_locale
