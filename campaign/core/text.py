@@ -27,12 +27,12 @@ def name_problem(value: str) -> str | None:
     if has_control_characters(value):
         return "Ce champ contient des caractères invisibles ou de contrôle."
     if value.startswith(FORMULA_PREFIXES):
-        return "Le nom ne peut pas commencer par =, +, - ou @."
+        return "Un nom ne peut pas commencer par =, +, - ou @."
     if _URL_LIKE.search(value):
         return "Un nom ne peut pas contenir d’adresse web."
     if _NAME_FORBIDDEN.search(value) or any(ch.isdigit() for ch in value):
         return (
-            "Le nom ne peut contenir que des lettres, des espaces, des apostrophes "
+            "Un nom ne peut contenir que des lettres, des espaces, des apostrophes "
             "et des traits d’union."
         )
     if not any(ch.isalpha() for ch in value):

@@ -29,17 +29,23 @@ def clean_tag(value: str | None) -> str | None:
     return value if _TAG.match(value) else None
 
 
-class EmailForm(FlaskForm):
-    email = EmailField(
+def _email_field() -> EmailField:
+    return EmailField(
         "Adresse e-mail",
         validators=[required(), max_length(254), email_address],
         render_kw={"autocomplete": "email"},
     )
 
 
-class SignForm(EmailForm):
+class EmailForm(FlaskForm):
+    email = _email_field()
+
+
+class SignForm(FlaskForm):
+    # Declared in the order shown, which is also the order of the error summary.
     first_name = name_field("Prénom")
     last_name = name_field("Nom")
+    email = _email_field()
     country = SelectField(
         "Pays de résidence", choices=country_choices, default="FR", validate_choice=False
     )
