@@ -47,6 +47,17 @@ def init_app(app: Flask) -> None:
         db.session.commit()
         click.echo(f"Folded {folded} ledger rows.")
 
+    @app.cli.command("purge-unconfirmed")
+    def purge_unconfirmed_command() -> None:
+        """Delete pending signatures whose link expired PURGE_UNCONFIRMED_DAYS ago."""
+        from datetime import timedelta
+
+        from campaign.petition.services import purge_unconfirmed
+
+        deleted = purge_unconfirmed(timedelta(days=current_app.config["PURGE_UNCONFIRMED_DAYS"]))
+        db.session.commit()
+        click.echo(f"Deleted {deleted} unconfirmed signatures.")
+
     @app.cli.command("reconcile-counts")
     @click.option("--dry-run", is_flag=True, help="Report differences without repairing them.")
     def reconcile_counts(dry_run: bool) -> None:

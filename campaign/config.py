@@ -87,6 +87,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
         # A signature link stays valid this long; after that the page offers a new one.
         "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),
+        # Pending signatures are deleted this many days after their link expired.
+        "PURGE_UNCONFIRMED_DAYS": _int("PURGE_UNCONFIRMED_DAYS", 30),
         # Public counts may be this many seconds old (per worker process cache).
         "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 
 from campaign.content.services import current_collective
 from campaign.petition import counting, services
@@ -18,4 +18,14 @@ def home() -> str:
         collective=current_collective(),
         petition=petitions[0] if petitions else None,
         count=counting.count(petitions[0]) if petitions else None,
+    )
+
+
+@bp.get("/donnees-personnelles")
+def privacy() -> str:
+    return render_template(
+        "content/privacy.html",
+        collective=current_collective(),
+        purge_days=current_app.config["PURGE_UNCONFIRMED_DAYS"],
+        ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
     )

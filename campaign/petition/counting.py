@@ -23,8 +23,9 @@ from campaign.petition.models import Petition, Signature, SignatureCountDelta
 _cache: dict[int, tuple[float, int]] = {}
 
 
-def record_confirmation(petition_id: int) -> None:
-    db.session.add(SignatureCountDelta(petition_id=petition_id, delta=1))
+def record_change(petition_id: int, delta: int) -> None:
+    """+1 for a confirmation, -1 for a confirmed signature withdrawn."""
+    db.session.add(SignatureCountDelta(petition_id=petition_id, delta=delta))
 
 
 def _pending_sum(petition_id_column):  # type: ignore[no-untyped-def]

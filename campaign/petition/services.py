@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaign.core.db import utcnow
@@ -76,6 +76,13 @@ def confirmation_url(signature: Signature) -> str:
     return public_url_for("petition.confirm", token=token_for(signature.token_nonce, TOKEN_PURPOSE))
 
 
+def withdrawal_url(signature: Signature) -> str:
+    """The same secret as the confirmation link: whoever may confirm may also withdraw."""
+    return public_url_for(
+        "petition.withdraw", token=token_for(signature.token_nonce, TOKEN_PURPOSE)
+    )
+
+
 def _queue_confirmation(signature: Signature, petition: Petition) -> None:
     queue_mail(
         signature.email,
@@ -84,6 +91,7 @@ def _queue_confirmation(signature: Signature, petition: Petition) -> None:
         signature=signature,
         petition=petition,
         confirm_url=confirmation_url(signature),
+        withdraw_url=withdrawal_url(signature),
         petition_url=public_url_for("petition.show", slug=petition.slug),
         ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
     )
@@ -116,6 +124,7 @@ def _notify_existing(signature: Signature, petition: Petition, now: datetime) ->
             "petition/already_signed",
             signature=signature,
             petition=petition,
+            withdraw_url=withdrawal_url(signature),
             petition_url=public_url_for("petition.show", slug=petition.slug),
         )
         return SignOutcome.ALREADY_SIGNED
@@ -216,9 +225,37 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
     db.session.refresh(signature)
     if claimed != 1:
         return ConfirmResult(ConfirmStatus.ALREADY, signature)
-    counting.record_confirmation(signature.petition_id)
+    counting.record_change(signature.petition_id, +1)
     counting.forget_cached(signature.petition_id)
     return ConfirmResult(ConfirmStatus.CONFIRMED, signature)
+
+
+def withdraw(token: str) -> Petition | None:
+    """Delete the signature behind a link, for good; returns its petition, or None.
+
+    A confirmed signature leaves the count through a -1 in the ledger.
+    """
+    signature = find_by_token(token)
+    if signature is None:
+        return None
+    petition = signature.petition
+    if signature.confirmed_at is not None:
+        counting.record_change(signature.petition_id, -1)
+        counting.forget_cached(signature.petition_id)
+    db.session.delete(signature)
+    db.session.flush()
+    return petition
+
+
+def purge_unconfirmed(older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete pending signatures whose link expired long ago: keep no data we won't use."""
+    cutoff = (now or utcnow()) - older_than
+    result = db.session.execute(
+        delete(Signature)
+        .where(Signature.confirmed_at.is_(None), Signature.token_expires_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def resend(petition: Petition, email: str, now: datetime | None = None) -> SignOutcome | None:

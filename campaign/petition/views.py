@@ -14,6 +14,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_wtf import FlaskForm
 
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
@@ -120,6 +121,21 @@ def confirm(token: str) -> tuple[str, int]:
         count=counting.count(petition) if petition else None,
         form=EmailForm(formdata=None),
     ), http_status
+
+
+@bp.route("/signature/retirer/<token>", methods=["GET", "POST"])
+def withdraw(token: str) -> tuple[str, int]:
+    """GET asks (a mail scanner must not delete anything); POST deletes."""
+    signature = services.find_by_token(token)
+    if request.method == "GET" or signature is None:
+        return render_template(
+            "petition/withdraw.html", signature=signature, form=FlaskForm(), done=False
+        ), (200 if signature else 404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    petition = services.withdraw(token)
+    db.session.commit()
+    return render_template("petition/withdraw.html", petition=petition, done=True), 200
 
 
 def _cached_json(payload: object, max_age: int = 5) -> Response:
