@@ -7,11 +7,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from campaign.config import load_config
+from campaign.config import ROOT, instance_path, load_config
 from campaign.extensions import babel, csrf, db, limiter, mail, migrate
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 # Languages with a complete interface; English joins once its catalogue is translated.
 LANGUAGES = ["fr"]
@@ -24,7 +21,7 @@ def _locale() -> str:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=str(ROOT / "instance"),
+        instance_path=str(instance_path()),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )

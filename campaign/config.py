@@ -12,6 +12,14 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+# The repository checkout: templates/, static/ and migrations/ live beside the package.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """Where the SQLite database, the queue and dev mail live (INSTANCE_PATH, or ./instance)."""
+    return Path(os.environ.get("INSTANCE_PATH") or ROOT / "instance")
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable application."""
@@ -41,30 +49,32 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _dev_secret_key(instance_path: Path) -> str:
+def _dev_secret_key(instance: Path) -> str:
     """A random key kept in the instance folder, so dev sessions survive restarts."""
-    key_file = instance_path / "dev-secret-key"
+    key_file = instance / "dev-secret-key"
     if not key_file.exists():
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
 
 
-def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, then apply overrides (tests)."""
     overrides = overrides or {}
     env = overrides.get("CAMPAIGN_ENV") or os.environ.get("CAMPAIGN_ENV", "production")
     if env not in {"production", "development", "testing"}:
         raise ConfigError(f"CAMPAIGN_ENV must be production, development or testing, not {env!r}")
 
-    public_url = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    # Production has no sensible default: links in emails must name the real site.
+    local_url = "" if env == "production" else "http://127.0.0.1:5000"
+    public_url = os.environ.get("PUBLIC_URL", local_url).rstrip("/")
     mail_server = os.environ.get("MAIL_SERVER", "")
     config: dict[str, Any] = {
         "CAMPAIGN_ENV": env,
         "TESTING": env == "testing",
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(
-            os.environ.get("DATABASE_URL", f"sqlite:///{instance_path / 'campaign.sqlite3'}")
+            os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'campaign.sqlite3'}")
         ),
         "PUBLIC_URL": public_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
@@ -79,8 +89,7 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
             "MAIL_DEFAULT_SENDER", "Campagne <ne-pas-repondre@localhost>"
         ),
         "MAIL_SUPPRESS_SEND": not mail_server,
-        "MAIL_OUTBOX_DIR": str(instance_path / "mail"),
-        "QUEUE_DB_PATH": str(instance_path / "queue.sqlite3"),
+        "MAIL_OUTBOX_DIR": str(instance / "mail"),
         # Trusted reverse proxies in front of the app (X-Forwarded-For hops to believe).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),
@@ -106,12 +115,23 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
     config.setdefault("PREFERRED_URL_SCHEME", "https" if https else "http")
     config.setdefault("SESSION_COOKIE_SECURE", https)
 
+    _check(config)
     if not config["SECRET_KEY"]:
-        if config["CAMPAIGN_ENV"] == "production":
-            raise ConfigError(
-                "SECRET_KEY is not set. Set it to a long random value "
-                "(python -c 'import secrets; print(secrets.token_hex(32))'), "
-                "or set CAMPAIGN_ENV=development on a developer machine."
-            )
-        config["SECRET_KEY"] = _dev_secret_key(instance_path)
+        config["SECRET_KEY"] = _dev_secret_key(instance)
     return config
+
+
+def _check(config: dict[str, Any]) -> None:
+    """Refuse to start a site that would run but fail its visitors."""
+    env = config["CAMPAIGN_ENV"]
+    if env != "development" and not config["SECRET_KEY"]:
+        raise ConfigError(
+            "SECRET_KEY is not set. Set it to a long random value "
+            "(python -c 'import secrets; print(secrets.token_hex(32))'), "
+            "or set CAMPAIGN_ENV=development on a developer machine."
+        )
+    if env == "production":
+        if not config["PUBLIC_URL"]:
+            raise ConfigError("PUBLIC_URL is not set: emails would carry links to localhost.")
+        if config["MAIL_SUPPRESS_SEND"]:
+            raise ConfigError("MAIL_SERVER is not set: confirmation emails could not be sent.")

@@ -82,8 +82,39 @@ def test_database_urls_get_the_psycopg_driver(url, expected):
 
 def test_an_https_public_url_makes_cookies_secure_even_when_given_as_an_override(tmp_path: Path):
     config = load_config(
-        tmp_path, {"CAMPAIGN_ENV": "testing", "PUBLIC_URL": "https://petition.example.org/"}
+        tmp_path,
+        {
+            "CAMPAIGN_ENV": "testing",
+            "SECRET_KEY": "k",
+            "PUBLIC_URL": "https://petition.example.org/",
+        },
     )
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["PREFERRED_URL_SCHEME"] == "https"
     assert config["PUBLIC_URL"] == "https://petition.example.org"
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [("SECRET_KEY", "SECRET_KEY"), ("PUBLIC_URL", "PUBLIC_URL"), ("MAIL_SERVER", "MAIL_SERVER")],
+)
+def test_production_refuses_settings_that_would_fail_visitors(
+    monkeypatch, tmp_path: Path, missing, message
+):
+    env = {
+        "CAMPAIGN_ENV": "production",
+        "SECRET_KEY": "s" * 40,
+        "PUBLIC_URL": "https://petition.example.org",
+        "MAIL_SERVER": "smtp.example.org",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(missing)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path)
+
+
+def test_only_development_runs_without_a_secret_key(monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config(tmp_path, {"CAMPAIGN_ENV": "testing"})

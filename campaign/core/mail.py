@@ -80,5 +80,5 @@ def init_app(app: Flask) -> None:
     if app.testing:
         # Tasks run in the caller's thread; Flask-Mail records instead of sending.
         huey.immediate = True
-    elif app.config["MAIL_SUPPRESS_SEND"]:
+    elif app.config["CAMPAIGN_ENV"] == "development" and app.config["MAIL_SUPPRESS_SEND"]:
         email_dispatched.connect(_write_to_outbox, sender=app, weak=False)

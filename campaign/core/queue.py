@@ -16,14 +16,14 @@ from pathlib import Path
 from flask import Flask, has_app_context
 from huey import Huey, RedisHuey, SqliteHuey
 
-INSTANCE_PATH = Path(__file__).resolve().parents[2] / "instance"
+from campaign.config import instance_path
 
 
 def _make_huey() -> Huey:
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
         return RedisHuey("campaign", url=redis_url)
-    path = Path(os.environ.get("QUEUE_DB_PATH") or INSTANCE_PATH / "queue.sqlite3")
+    path = Path(os.environ.get("QUEUE_DB_PATH") or instance_path() / "queue.sqlite3")
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("campaign", filename=str(path))
 

@@ -37,8 +37,10 @@ def _headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     hops = app.config["PROXY_COUNT"]
     if hops:
-        # Believe X-Forwarded-* only from the proxies we run, so rate limits see the real client.
+        # Believe the client address and scheme from the proxies we run, so rate limits see
+        # the real client. Not X-Forwarded-Host/-Prefix: proxies often pass those through
+        # from the client, and every link we build comes from PUBLIC_URL anyway.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+            app.wsgi_app, x_for=hops, x_proto=hops
         )
     app.after_request(_headers)

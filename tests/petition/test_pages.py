@@ -6,6 +6,7 @@ import html
 import re
 from urllib.parse import unquote
 
+import pytest
 from flask import Flask
 
 from campaign.extensions import db
@@ -47,3 +48,28 @@ def test_share_links_point_at_the_public_url(app: Flask, client):
     for target in targets:
         assert f"{PUBLIC_URL}/petitions/{slug}" in target
         assert "evil.example" not in target
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Host": "a" * 64}, {"Host": "bad host"}, {"X-Forwarded-Host": "a..b"}],
+)
+def test_a_malformed_host_gets_a_french_400_not_a_crash(client, headers):
+    response = client.get("/", headers=headers)
+    assert response.status_code in {200, 400}
+    if response.status_code == 400:
+        assert "Requête invalide" in response.text
+
+
+def test_forwarded_prefix_and_host_cannot_steer_links(app: Flask, client):
+    slug = _slug(app)
+    headers = {"X-Forwarded-Prefix": "//evil.example", "X-Forwarded-Host": "evil.example"}
+    page = client.get(f"/petitions/{slug}", headers=headers).text
+    assert "evil.example" not in page
+
+
+def test_error_responses_keep_the_headers_clients_need(client):
+    response = client.delete("/")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert "Méthode non autorisée" in response.text
