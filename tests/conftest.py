@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 # The queue is built when campaign is imported: keep its SQLite file out of instance/.
-os.environ.setdefault("QUEUE_DB_PATH", os.path.join(tempfile.mkdtemp(), "queue.sqlite3"))
+os.environ["QUEUE_DB_PATH"] = os.path.join(tempfile.mkdtemp(), "queue.sqlite3")
 os.environ.pop("REDIS_URL", None)
 from flask import Flask
 from flask.testing import FlaskClient
@@ -30,8 +30,15 @@ PUBLIC_URL = "https://petition.example.org"
 
 
 def _drop_everything() -> None:
-    """Start from an empty database, whatever an earlier run left behind."""
+    """Start from an empty database, whatever an earlier run left behind.
+
+    Only on a database whose name says it is for tests: `make test` reuses DATABASE_URL,
+    which must never be a real one.
+    """
     engine = db.engine
+    name = engine.url.database or ""
+    if engine.dialect.name != "sqlite" and "test" not in name:
+        pytest.exit(f"Refusing to empty database {name!r}: its name must contain 'test'.", 2)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

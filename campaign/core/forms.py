@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from babel import Locale
@@ -9,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from wtforms import Field, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from campaign.core.geo import FRENCH_OVERSEAS_ISO
 from campaign.core.text import collapse_spaces, has_control_characters, name_problem
 
 
@@ -34,19 +36,22 @@ def no_control_characters(form: object, field: Field) -> None:
 def email_address(form: object, field: Field) -> None:
     """Syntax only (no DNS look-up in a request); stores the normalised form."""
     try:
-        field.data = validate_email(field.data or "", check_deliverability=False).normalized
+        # No SMTPUTF8: most mail servers cannot deliver to jéanne@…, the link would never
+        # arrive. An accented domain is fine: it is kept in its ASCII (punycode) form.
+        result = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
+        field.data = result.ascii_email
     except EmailNotValidError as exc:
         raise ValidationError(
             "Adresse e-mail invalide : vérifiez qu’elle a la forme nom@exemple.fr."
         ) from exc
 
 
-def name_field(label: str) -> StringField:
+def name_field(label: str, autocomplete: str) -> StringField:
     return StringField(
         label,
         filters=[collapse_spaces],
         validators=[required(), max_length(100), person_name],
-        render_kw={"autocomplete": "given-name" if "Prénom" in label else "family-name"},
+        render_kw={"autocomplete": autocomplete},
     )
 
 
@@ -61,11 +66,38 @@ class Honeypot(StringField):
         )
 
 
+# Codes CLDR names that are not ISO 3166-1 countries (unions, pseudo-locales, reserved ones).
+_NOT_COUNTRIES = {
+    "AC",
+    "CP",
+    "CQ",
+    "DG",
+    "EA",
+    "EU",
+    "EZ",
+    "IC",
+    "QO",
+    "TA",
+    "UN",
+    "XA",
+    "XB",
+    "ZZ",
+}
+
+
+def _sort_key(name: str) -> str:
+    """Alphabetical as a French reader expects: É with E, Î with I."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
+
+
 @lru_cache(maxsize=1)
 def country_choices() -> list[tuple[str, str]]:
-    """ISO countries with their French names, France first, then alphabetical."""
-    names = Locale("fr").territories
-    countries = [(code, name) for code, name in names.items() if len(code) == 2 and code.isalpha()]
-    countries = [c for c in countries if c[0] not in {"ZZ", "EU", "UN", "EZ", "QO"}]
-    countries.sort(key=lambda c: Locale("fr").territories[c[0]].casefold())
-    return [("FR", "France"), *[c for c in countries if c[0] != "FR"]]
+    """Countries by their French names, France (with its overseas territories) first."""
+    excluded = _NOT_COUNTRIES | FRENCH_OVERSEAS_ISO | {"FR"}
+    countries = [
+        (code, name)
+        for code, name in Locale("fr").territories.items()
+        if len(code) == 2 and code.isalpha() and code not in excluded
+    ]
+    countries.sort(key=lambda c: _sort_key(c[1]))
+    return [("FR", "France (y compris outre-mer)"), *countries]

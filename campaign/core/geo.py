@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import re
 
-_POSTCODE = re.compile(r"^\d{5}$")
-# Overseas: 971-976 are départements or collectivités with a postcode range of their own;
-# 975 Saint-Pierre-et-Miquelon, 977 Saint-Barthélemy, 978 Saint-Martin,
-# 986 Wallis-et-Futuna, 987 Polynésie française, 988 Nouvelle-Calédonie.
-_OVERSEAS = {"971", "972", "973", "974", "975", "976", "977", "978", "986", "987", "988"}
+_POSTCODE = re.compile(r"[0-9]{5}")  # ASCII digits only: \d would take ７５０１１ too
+# Overseas postcodes start with the territory's three-digit code: 971 Guadeloupe (with
+# Saint-Barthélemy 97133 and Saint-Martin 97150), 972 Martinique, 973 Guyane, 974 La Réunion,
+# 975 Saint-Pierre-et-Miquelon, 976 Mayotte, 984 Terres australes, 986 Wallis-et-Futuna,
+# 987 Polynésie française, 988 Nouvelle-Calédonie.
+_OVERSEAS = {"971", "972", "973", "974", "975", "976", "984", "986", "987", "988"}
+# Countries the ISO list names apart that are France for the post: their people sign as
+# residents of France, with their postcode.
+FRENCH_OVERSEAS_ISO = {"GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "WF", "PF", "NC", "TF"}
 
 
 def departement_for_postcode(postcode: str) -> str | None:
     """The département code for a French postcode, or None if no such code can exist."""
-    if not _POSTCODE.match(postcode):
+    if not _POSTCODE.fullmatch(postcode):
         return None
     if postcode.startswith(("97", "98")):
         return postcode[:3] if postcode[:3] in _OVERSEAS else None

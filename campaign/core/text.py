@@ -18,8 +18,15 @@ _URL_LIKE = re.compile(
 _NAME_FORBIDDEN = re.compile(r"[<>{}\[\]\\/|;$%#*_~^`\"=]")
 
 
+# Zero-width (non-)joiners are format characters that Persian and Indic names need.
+_JOINERS = {"\u200c", "\u200d"}
+
+
 def has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in value)
+    return any(
+        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} and ch not in _JOINERS
+        for ch in value
+    )
 
 
 def name_problem(value: str) -> str | None:

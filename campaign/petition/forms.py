@@ -21,6 +21,7 @@ from campaign.core.geo import departement_for_postcode
 from campaign.petition.services import SignatureInput
 
 _TAG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_FOREIGN_POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 -]{1,11}$")
 
 
 def clean_tag(value: str | None) -> str | None:
@@ -43,8 +44,8 @@ class EmailForm(FlaskForm):
 
 class SignForm(FlaskForm):
     # Declared in the order shown, which is also the order of the error summary.
-    first_name = name_field("Prénom")
-    last_name = name_field("Nom")
+    first_name = name_field("Prénom", "given-name")
+    last_name = name_field("Nom", "family-name")
     email = _email_field()
     country = SelectField(
         "Pays de résidence", choices=country_choices, default="FR", validate_choice=False
@@ -72,6 +73,11 @@ class SignForm(FlaskForm):
 
     def validate_postcode(self, field: StringField) -> None:
         if self.country.data != "FR":
+            # Abroad: optional, any postal format, but nothing a spreadsheet would run.
+            if field.data and not _FOREIGN_POSTCODE.match(field.data):
+                raise ValidationError(
+                    "Code postal invalide : lettres, chiffres, espaces et tirets seulement."
+                )
             return
         if not field.data:
             raise ValidationError("Indiquez votre code postal (5 chiffres).")

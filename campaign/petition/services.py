@@ -79,7 +79,7 @@ def confirmation_url(signature: Signature) -> str:
 def withdrawal_url(signature: Signature) -> str:
     """The same secret as the confirmation link: whoever may confirm may also withdraw."""
     return public_url_for(
-        "petition.withdraw", token=token_for(signature.token_nonce, TOKEN_PURPOSE)
+        "petition.withdraw_form", token=token_for(signature.token_nonce, TOKEN_PURPOSE)
     )
 
 
@@ -233,18 +233,24 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
 def withdraw(token: str) -> Petition | None:
     """Delete the signature behind a link, for good; returns its petition, or None.
 
-    A confirmed signature leaves the count through a -1 in the ledger.
+    One DELETE … RETURNING decides: of two simultaneous clicks only one deletes the row,
+    and a confirmed signature leaves the count through a single -1 in the ledger.
     """
-    signature = find_by_token(token)
-    if signature is None:
+    if not token or len(token) > 100:
         return None
-    petition = signature.petition
-    if signature.confirmed_at is not None:
-        counting.record_change(signature.petition_id, -1)
-        counting.forget_cached(signature.petition_id)
-    db.session.delete(signature)
-    db.session.flush()
-    return petition
+    deleted = db.session.execute(
+        delete(Signature)
+        .where(Signature.token_hash == hash_token(token))
+        .returning(Signature.petition_id, Signature.confirmed_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if deleted is None:
+        return None
+    petition_id, confirmed_at = deleted
+    if confirmed_at is not None:
+        counting.record_change(petition_id, -1)
+        counting.forget_cached(petition_id)
+    return db.session.get(Petition, petition_id)
 
 
 def purge_unconfirmed(older_than: timedelta, now: datetime | None = None) -> int:

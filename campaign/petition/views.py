@@ -123,18 +123,21 @@ def confirm(token: str) -> tuple[str, int]:
     ), http_status
 
 
-@bp.route("/signature/retirer/<token>", methods=["GET", "POST"])
-def withdraw(token: str) -> tuple[str, int]:
-    """GET asks (a mail scanner must not delete anything); POST deletes."""
+@bp.get("/signature/retirer/<token>")
+def withdraw_form(token: str) -> tuple[str, int]:
+    """Only asks: a mail scanner opening the link must not delete anything."""
     signature = services.find_by_token(token)
-    if request.method == "GET" or signature is None:
-        return render_template(
-            "petition/withdraw.html", signature=signature, form=FlaskForm(), done=False
-        ), (200 if signature else 404)
-    if not FlaskForm().validate_on_submit():
-        abort(400)
+    return render_template(
+        "petition/withdraw.html", signature=signature, form=FlaskForm(), done=False
+    ), (200 if signature else 404)
+
+
+@bp.post("/signature/retirer/<token>")
+def withdraw(token: str) -> tuple[str, int]:
     petition = services.withdraw(token)
     db.session.commit()
+    if petition is None:  # already withdrawn (a second click) or never existed
+        return render_template("petition/withdraw.html", signature=None, done=False), 404
     return render_template("petition/withdraw.html", petition=petition, done=True), 200
 
 

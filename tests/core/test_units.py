@@ -49,6 +49,10 @@ def test_canonical_email(address, canonical):
         ("750111", None),
         ("96000", None),
         ("97900", None),
+        ("97133", "971"),  # Saint-Barthélemy
+        ("98400", "984"),
+        ("７５０１１", None),  # fullwidth digits
+        ("٧٥٠١١", None),  # Arabic-Indic digits
         ("20900", None),
         ("", None),
     ],
@@ -58,7 +62,17 @@ def test_departement_for_postcode(postcode, departement):
 
 
 @pytest.mark.parametrize(
-    "name", ["Jeanne", "Jean-Pierre", "O’Connor", "N'Diaye", "Åsa", "Hélène Lefèvre", "De la Tour"]
+    "name",
+    [
+        "Jeanne",
+        "Jean-Pierre",
+        "O’Connor",
+        "N'Diaye",
+        "Åsa",
+        "Hélène Lefèvre",
+        "De la Tour",
+        "می\u200cخواهم",  # Persian needs the zero-width non-joiner
+    ],
 )
 def test_real_names_are_accepted(name):
     assert name_problem(name) is None
@@ -86,3 +100,18 @@ def test_non_names_are_refused_with_a_french_reason(name):
     problem = name_problem(name)
     assert problem
     assert problem.endswith(".")
+
+
+def test_the_country_list_is_iso_countries_in_french_order_with_france_first():
+    from campaign.core.forms import country_choices
+
+    codes = [code for code, _ in country_choices()]
+    names = [name for _, name in country_choices()]
+    assert codes[0] == "FR"
+    assert len(codes) == len(set(codes))
+    for not_a_country in ("XA", "XB", "EU", "UN", "ZZ", "AC", "IC"):
+        assert not_a_country not in codes
+    for overseas in ("RE", "GP", "MQ", "YT", "NC", "PF"):
+        assert overseas not in codes  # these sign as France, with their postcode
+    assert names.index("États-Unis") < names.index("Fidji")
+    assert names.index("Éthiopie") < names.index("Fidji")

@@ -73,3 +73,44 @@ def test_error_responses_keep_the_headers_clients_need(client):
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
     assert "Méthode non autorisée" in response.text
+
+
+def _post(app: Flask, client, **fields: str):  # type: ignore[no-untyped-def]
+    slug = _slug(app)
+    page = client.get(f"/petitions/{slug}").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "csrf_token": token,
+        "first_name": "Ana",
+        "last_name": "Lima",
+        "email": "ana@example.org",
+        "country": "FR",
+        "postcode": "75011",
+        "consent": "y",
+        **fields,
+    }
+    return client.post(f"/petitions/{slug}", data=data)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"country": "BE", "postcode": "=1+2"}, "postcode", "lettres, chiffres"),
+        ({"country": "XA", "postcode": ""}, "country", "Choisissez un pays"),
+        ({"postcode": "７５０１１"}, "postcode", "Code postal invalide"),
+        ({"email": "jéanne@example.fr"}, "email", "Adresse e-mail invalide"),
+    ],
+)
+def test_input_that_looks_valid_but_is_not_is_refused_by_its_field(
+    app: Flask, client, fields, field, message
+):
+    response = _post(app, client, **fields)
+    assert response.status_code == 422
+    error = re.search(rf'id="{field}-error">([^<]+)<', response.text)
+    assert error and message in html.unescape(error.group(1))
+
+
+def test_an_accented_domain_is_accepted_and_a_foreign_postcode_kept(app: Flask, client, outbox):
+    response = _post(app, client, email="ana@exemple-é.fr", country="BE", postcode="1000")
+    assert response.status_code == 303
+    assert outbox[0].recipients == ["ana@" + "exemple-é.fr".encode("idna").decode()]

@@ -109,3 +109,16 @@ def test_the_privacy_page_states_retention_and_rights(client):
     assert page.status_code == 200
     assert "supprimée automatiquement 30 jours" in page.text
     assert "retirer votre signature" in page.text
+
+
+def test_two_withdrawals_of_one_signature_count_once(app: Flask, client, outbox):
+    petition_id, path = _signed(app, outbox, confirm=True)
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    first = client.post(path, data={"csrf_token": token})
+    second = client.post(path, data={"csrf_token": token})  # a double click, a second tab
+    assert first.status_code == 200
+    assert second.status_code == 404 and "Lien inconnu" in second.text
+    assert _count(app, petition_id) == (0, 0)
+    with app.app_context():
+        assert counting.reconcile(fix=False) == []
