@@ -94,6 +94,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
+        # If Redis is down, let people sign unthrottled rather than fail.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # A signature link stays valid this long; after that the page offers a new one.
         "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),
         # Pending signatures are deleted this many days after their link expired.
@@ -106,7 +108,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: an error logged must not carry names and email addresses.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
     }
     config.update(overrides)
     # Derived from PUBLIC_URL after overrides, so a test or embedding app gets them right too.

@@ -8,6 +8,7 @@ so an SMTP outage delays mail and loses none.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,6 +22,12 @@ from campaign.core.queue import app_context, huey
 from campaign.extensions import db, mail
 
 OUTBOX_KEY = "campaign_mail_outbox"
+logger = logging.getLogger(__name__)
+
+
+def _domain(address: str) -> str:
+    """Logs name the mail domain, never the whole address."""
+    return "…@" + address.rpartition("@")[2]
 
 
 class MailPayload(TypedDict):
@@ -46,7 +53,12 @@ def queue_mail(to: str, subject: str, template: str, **context: Any) -> MailPayl
 @event.listens_for(Session, "after_commit")
 def _enqueue_after_commit(session: Session) -> None:
     for payload in session.info.pop(OUTBOX_KEY, []):
-        deliver_mail(payload)
+        try:
+            deliver_mail(payload)
+        except Exception:
+            # The row is committed already: a 500 now would only hide that from the
+            # visitor, who can still ask for the email again from the page.
+            logger.exception("Could not queue an email to %s", _domain(payload["to"]))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -71,12 +71,22 @@ def forget_cached(petition_id: int | None = None) -> None:
         _cache.pop(petition_id, None)
 
 
+def _lock_petitions() -> None:
+    """Serialise rollup() and reconcile() (PostgreSQL; SQLite has one writer anyway).
+
+    Each takes the petition rows first, so neither reads the ledger on a snapshot the
+    other is about to change.
+    """
+    db.session.execute(select(Petition.id).order_by(Petition.id).with_for_update()).all()
+
+
 def rollup() -> int:
     """Fold the ledger into the petitions; returns how many ledger rows were folded.
 
     DELETE … RETURNING takes exactly the rows it removes, so a confirmation committed
     meanwhile stays in the ledger for the next run instead of being lost.
     """
+    _lock_petitions()
     folded = db.session.execute(
         delete(SignatureCountDelta).returning(
             SignatureCountDelta.petition_id, SignatureCountDelta.delta
@@ -113,9 +123,12 @@ def _confirmed_count(petition_id_column):  # type: ignore[no-untyped-def]
 def reconcile(fix: bool = True) -> list[Drift]:
     """Compare each public count with COUNT(*); with fix, repair the ones that differ.
 
-    The repair is one UPDATE whose subqueries share one snapshot, so confirmations that
-    commit meanwhile are neither lost nor counted twice.
+    The repair is one UPDATE whose subqueries share one snapshot, taken after the petition
+    rows are locked, so confirmations that commit meanwhile are neither lost nor counted
+    twice, and a concurrent rollup() waits its turn.
     """
+    if fix:
+        _lock_petitions()
     rows = db.session.execute(
         select(
             Petition.id,

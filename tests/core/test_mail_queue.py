@@ -166,3 +166,32 @@ def test_mail_queued_in_a_rolled_back_transaction_is_never_sent(
         db.session.commit()
     assert huey.pending_count() == 0
     assert outbox == []
+
+
+def test_a_queue_outage_after_the_commit_is_logged_not_shown_as_a_500(
+    app: Flask, client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    def broken(payload: dict) -> None:
+        raise ConnectionError("queue down")
+
+    monkeypatch.setattr("campaign.core.mail.deliver_mail", broken)
+    with app.app_context():
+        slug = make_petition().slug
+        db.session.commit()
+    page = client.get(f"/petitions/{slug}").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    response = client.post(
+        f"/petitions/{slug}",
+        data={
+            "csrf_token": token,
+            "first_name": "Jeanne",
+            "last_name": "Dupont",
+            "email": "jeanne@example.org",
+            "country": "FR",
+            "postcode": "35000",
+            "consent": "y",
+        },
+    )
+    assert response.status_code == 303
+    assert "Could not queue an email to …@example.org" in caplog.text
+    assert "jeanne@" not in caplog.text

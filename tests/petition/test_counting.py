@@ -195,3 +195,29 @@ def test_the_count_commands_report_and_repair(app: Flask, outbox):
     assert rolled.exit_code == 0 and "Folded 2 ledger rows" in rolled.output
     with app.app_context():
         assert counting.count(db.session.get(Petition, petition_id)) == 2
+
+
+def test_reconcile_and_rollup_running_together_keep_the_count_exact(app: Flask, outbox):
+    with app.app_context():
+        petition = make_petition()
+        db.session.commit()
+        petition_id = petition.id
+    for round_ in range(5):
+        with app.app_context():
+            petition = db.session.get(Petition, petition_id)
+            _sign_and_confirm(petition, outbox, 2, start=10 * round_)
+            db.session.execute(update(Petition).values(signature_count=100))  # drift to repair
+            db.session.commit()
+        jobs = iter([counting.rollup, lambda: counting.reconcile(fix=True)])
+        lock = threading.Lock()
+
+        def next_job() -> object:
+            with lock:
+                job = next(jobs)
+            return job()
+
+        _race(app, 2, next_job)
+        with app.app_context():
+            expected = 2 * (round_ + 1)
+            assert counting.count(db.session.get(Petition, petition_id)) == expected
+            assert counting.reconcile(fix=False) == []
