@@ -1,33 +1,22 @@
 """Email: rendered during the request, queued after the commit, sent by the worker.
 
-`queue_mail()` renders a French text + HTML pair and parks it on the database session.
-Only when that session commits does the message go to the queue, so no mail ever
+`queue_mail()` renders a French text + HTML pair and defers it (core/queue.py): only
+when the database session commits does the message go to the queue, so no mail ever
 speaks of a row that was rolled back. The worker sends it with retries and back-off,
 so an SMTP outage delays mail and loses none.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
 from flask import Flask, current_app, render_template
 from flask_mail import Message, email_dispatched
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from campaign.core.queue import app_context, huey
-from campaign.extensions import db, mail
-
-OUTBOX_KEY = "campaign_mail_outbox"
-logger = logging.getLogger(__name__)
-
-
-def _domain(address: str) -> str:
-    """Logs name the mail domain, never the whole address."""
-    return "…@" + address.rpartition("@")[2]
+from campaign.core.queue import app_context, defer, huey
+from campaign.extensions import mail
 
 
 class MailPayload(TypedDict):
@@ -46,24 +35,8 @@ def queue_mail(to: str, subject: str, template: str, **context: Any) -> MailPayl
         text=render_template(f"mail/{template}.txt", **context),
         html=render_template(f"mail/{template}.html", **context),
     )
-    db.session.info.setdefault(OUTBOX_KEY, []).append(payload)
+    defer(deliver_mail, payload)
     return payload
-
-
-@event.listens_for(Session, "after_commit")
-def _enqueue_after_commit(session: Session) -> None:
-    for payload in session.info.pop(OUTBOX_KEY, []):
-        try:
-            deliver_mail(payload)
-        except Exception:
-            # The row is committed already: a 500 now would only hide that from the
-            # visitor, who can still ask for the email again from the page.
-            logger.exception("Could not queue an email to %s", _domain(payload["to"]))
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(OUTBOX_KEY, None)
 
 
 # 8 tries, waiting 1, 2, 4 … 64 minutes: about two hours of SMTP outage absorbed.

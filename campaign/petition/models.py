@@ -111,8 +111,8 @@ class Signature(db.Model):
     token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Emails sent about this signature after the first (reminders, "already signed").
-    notices_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # Emails sent about this signature (confirmation, reminders, "already signed").
+    emails_sent: Mapped[int] = mapped_column(Integer, default=0)
 
     petition: Mapped[Petition] = relationship()
 

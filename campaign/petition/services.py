@@ -15,17 +15,18 @@ from campaign.core.db import utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
 from campaign.core.mail import queue_mail
+from campaign.core.queue import defer
 from campaign.core.tokens import hash_token, new_nonce, token_for
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
-from campaign.petition import counting
+from campaign.petition import counting, tasks
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.petition.models import Petition, Signature
 
 TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)
-# At most this many emails about one signature after the first: enough to help a person
-# who lost the email, too few to turn the form into a way of mailing someone.
-MAX_NOTICES = 3
+# At most this many emails about one signature (per link lifetime): enough to help a
+# person who lost the first, too few to turn the form into a way of mailing someone.
+MAX_EMAILS = 4
 
 
 class PetitionClosedError(Exception):
@@ -45,13 +46,12 @@ class SignatureInput:
     consent_version: str = CURRENT_CONSENT_VERSION
 
 
-class SignOutcome(enum.Enum):
-    """What happened; the citizen sees the same page whatever it is."""
+class Notice(enum.Enum):
+    """What the worker sent a mailbox; the citizen's page is the same whatever it is."""
 
-    CREATED = "created"  # new pending signature, confirmation email queued
-    REMINDED = "reminded"  # was pending: the same confirmation link sent again
-    ALREADY_SIGNED = "already_signed"  # was confirmed: an "already signed" email queued
-    SILENT = "silent"  # duplicate past MAX_NOTICES: nothing sent
+    CONFIRMATION = "confirmation"  # pending: the confirmation link (the same one each time)
+    ALREADY_SIGNED = "already_signed"  # confirmed: "you have already signed"
+    NONE = "none"  # never signed, withdrawn, petition closed, or MAX_EMAILS reached
 
 
 def _insert_ignoring_duplicate(values: dict) -> int | None:
@@ -83,69 +83,40 @@ def withdrawal_url(signature: Signature) -> str:
     )
 
 
-def _queue_confirmation(signature: Signature, petition: Petition) -> None:
-    queue_mail(
-        signature.email,
-        f"Confirmez votre signature : {petition.title}",
-        "petition/confirm",
-        signature=signature,
-        petition=petition,
-        confirm_url=confirmation_url(signature),
-        withdraw_url=withdrawal_url(signature),
-        petition_url=public_url_for("petition.show", slug=petition.slug),
-        ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
-    )
+def _claim_email(signature_id: int, now: datetime) -> bool:
+    """Take one of the signature's emails, atomically: two racing jobs can't both win.
 
-
-def _claim_notice(signature_id: int, now: datetime) -> bool:
-    """Take one of the signature's notices, atomically: two racing requests can't both win.
-
-    A pending signature whose link has expired starts a fresh allowance, so a person who
-    used up the notices (or whose address a stranger typed) can still confirm later.
+    A pending signature whose link has expired starts a fresh allowance (and a fresh
+    expiry), so a person who used them up, or whose address a stranger typed, can still
+    confirm later.
     """
-    expired = and_(Signature.confirmed_at.is_(None), Signature.token_expires_at <= now)
+    pending = Signature.confirmed_at.is_(None)
+    expired = and_(pending, Signature.token_expires_at <= now)
     result = db.session.execute(
         update(Signature)
-        .where(Signature.id == signature_id, or_(Signature.notices_sent < MAX_NOTICES, expired))
-        .values(notices_sent=case((expired, 1), else_=Signature.notices_sent + 1))
+        .where(Signature.id == signature_id, or_(Signature.emails_sent < MAX_EMAILS, expired))
+        .values(
+            emails_sent=case((expired, 1), else_=Signature.emails_sent + 1),
+            token_expires_at=case((pending, _expiry(now)), else_=Signature.token_expires_at),
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
-def _notify_existing(signature: Signature, petition: Petition, now: datetime) -> SignOutcome:
-    if not _claim_notice(signature.id, now):
-        return SignOutcome.SILENT
-    db.session.refresh(signature)
-    if signature.confirmed_at is not None:
-        queue_mail(
-            signature.email,
-            f"Vous avez déjà signé : {petition.title}",
-            "petition/already_signed",
-            signature=signature,
-            petition=petition,
-            withdraw_url=withdrawal_url(signature),
-            petition_url=public_url_for("petition.show", slug=petition.slug),
-        )
-        return SignOutcome.ALREADY_SIGNED
-    signature.token_expires_at = _expiry(now)
-    _queue_confirmation(signature, petition)
-    return SignOutcome.REMINDED
+def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) -> None:
+    """Record a pending signature, or nothing if this mailbox signed already.
 
-
-def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) -> SignOutcome:
-    """Record a pending signature and queue its confirmation email.
-
-    A second signature with the same mailbox creates nothing; its owner gets an email
-    instead (the same link again, or "you already signed"), and the caller shows the
-    same page either way, so the form never tells a stranger who has signed.
+    Either way the request does the same work (one INSERT … ON CONFLICT, one job), and
+    the job, in the worker, decides what the mailbox's owner receives: so neither the
+    page nor its timing tells a stranger whether an address has signed.
     """
     now = now or utcnow()
     if not petition.is_open(now):
         raise PetitionClosedError(petition.slug)
     canonical = canonical_email(data.email)
     nonce = new_nonce()
-    new_id = _insert_ignoring_duplicate(
+    _insert_ignoring_duplicate(
         {
             "petition_id": petition.id,
             "first_name": data.first_name,
@@ -165,20 +136,59 @@ def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) 
             "token_hash": hash_token(token_for(nonce, TOKEN_PURPOSE)),
             "token_expires_at": _expiry(now),
             "created_at": now,
-            "notices_sent": 0,
+            "emails_sent": 0,
         }
     )
-    if new_id is None:
-        existing = db.session.execute(
-            select(Signature).where(
-                Signature.petition_id == petition.id, Signature.email_canonical == canonical
-            )
-        ).scalar_one()
-        return _notify_existing(existing, petition, now)
-    signature = db.session.get(Signature, new_id)
-    assert signature is not None
-    _queue_confirmation(signature, petition)
-    return SignOutcome.CREATED
+    defer(tasks.notify_signer, petition.id, canonical)
+
+
+def resend(petition: Petition, email: str) -> None:
+    """Ask for the signer's email again; the same job as signing decides what is sent."""
+    if petition.is_open():
+        defer(tasks.notify_signer, petition.id, canonical_email(email))
+
+
+def notify(petition_id: int, email_canonical: str, now: datetime | None = None) -> Notice:
+    """Run by the worker: send the mailbox's owner what fits, within MAX_EMAILS.
+
+    A pending signature gets its confirmation link (always the same link), a confirmed
+    one an "already signed" email, an address that never signed nothing at all.
+    """
+    now = now or utcnow()
+    signature = db.session.execute(
+        select(Signature).where(
+            Signature.petition_id == petition_id, Signature.email_canonical == email_canonical
+        )
+    ).scalar_one_or_none()
+    if signature is None or not signature.petition.is_open(now):
+        return Notice.NONE
+    if not _claim_email(signature.id, now):
+        return Notice.NONE
+    db.session.refresh(signature)
+    petition = signature.petition
+    links = {
+        "signature": signature,
+        "petition": petition,
+        "petition_url": public_url_for("petition.show", slug=petition.slug),
+        "withdraw_url": withdrawal_url(signature),
+    }
+    if signature.confirmed_at is not None:
+        queue_mail(
+            signature.email,
+            f"Vous avez déjà signé : {petition.title}",
+            "petition/already_signed",
+            **links,
+        )
+        return Notice.ALREADY_SIGNED
+    queue_mail(
+        signature.email,
+        f"Confirmez votre signature : {petition.title}",
+        "petition/confirm",
+        confirm_url=confirmation_url(signature),
+        ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
+        **links,
+    )
+    return Notice.CONFIRMATION
 
 
 class ConfirmStatus(enum.Enum):
@@ -262,26 +272,6 @@ def purge_unconfirmed(older_than: timedelta, now: datetime | None = None) -> int
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
-
-
-def resend(petition: Petition, email: str, now: datetime | None = None) -> SignOutcome | None:
-    """Send the confirmation link again (or "already signed") to an address that signed.
-
-    An address that never signed gets nothing, nor does anyone once the petition has
-    closed; the caller shows the same page whatever happened.
-    """
-    now = now or utcnow()
-    if not petition.is_open(now):
-        return None
-    existing = db.session.execute(
-        select(Signature).where(
-            Signature.petition_id == petition.id,
-            Signature.email_canonical == canonical_email(email),
-        )
-    ).scalar_one_or_none()
-    if existing is None:
-        return None
-    return _notify_existing(existing, petition, now)
 
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")

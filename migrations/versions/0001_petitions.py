@@ -110,7 +110,7 @@ def upgrade():
     sa.Column('token_expires_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_at', campaign.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', campaign.core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('notices_sent', sa.Integer(), nullable=False),
+    sa.Column('emails_sent', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['petition_id'], ['petitions.id'], name=op.f('fk_signatures_petition_id_petitions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signatures')),
     sa.UniqueConstraint('petition_id', 'email_canonical', name=op.f('uq_signatures_petition_id_email_canonical')),

@@ -134,7 +134,7 @@ def test_twenty_concurrent_signatures_with_one_email_store_one_row(app: Flask, o
         petition_id = make_petition().id
         db.session.commit()
 
-    def sign() -> services.SignOutcome:
+    def sign() -> None:
         petition = db.session.get(Petition, petition_id)
         return services.sign(
             petition,
@@ -148,9 +148,9 @@ def test_twenty_concurrent_signatures_with_one_email_store_one_row(app: Flask, o
             select(func.count(Signature.id)).where(Signature.petition_id == petition_id)
         ).scalar_one()
     assert rows == 1
-    assert outcomes.count(services.SignOutcome.CREATED) == 1
-    # One confirmation, then at most MAX_NOTICES further emails, however many tries.
-    assert len(outbox) <= 1 + services.MAX_NOTICES
+    # Every attempt asked for an email; the cap holds however many raced.
+    assert len(outcomes) == 20
+    assert 1 <= len(outbox) <= services.MAX_EMAILS
 
 
 def test_twenty_concurrent_clicks_on_one_link_count_once(app: Flask, outbox):
@@ -211,7 +211,7 @@ def test_reconcile_and_rollup_running_together_keep_the_count_exact(app: Flask, 
         jobs = iter([counting.rollup, lambda: counting.reconcile(fix=True)])
         lock = threading.Lock()
 
-        def next_job() -> object:
+        def next_job(jobs=jobs, lock=lock) -> object:  # type: ignore[no-untyped-def]
             with lock:
                 job = next(jobs)
             return job()

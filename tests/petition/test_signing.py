@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from campaign.core.db import utcnow
 from campaign.extensions import db
 from campaign.petition import counting, services
 from campaign.petition.models import PetitionStatus, Signature
 from campaign.petition.services import (
-    MAX_NOTICES,
+    MAX_EMAILS,
     ConfirmStatus,
+    Notice,
     PetitionClosedError,
     SignatureInput,
-    SignOutcome,
 )
 from tests.conftest import PUBLIC_URL
 from tests.factories import confirmation_link, make_petition, path_of
@@ -28,10 +28,9 @@ def _input(email: str = "jeanne.dupont@example.org", **kwargs: object) -> Signat
     return SignatureInput(**values)
 
 
-def _sign(petition, data=None):  # type: ignore[no-untyped-def]
-    outcome = services.sign(petition, data or _input())
+def _sign(petition, data=None) -> None:  # type: ignore[no-untyped-def]
+    services.sign(petition, data or _input())
     db.session.commit()
-    return outcome
 
 
 def _token(message) -> str:  # type: ignore[no-untyped-def]
@@ -44,7 +43,7 @@ def _signatures() -> list[Signature]:
 
 def test_signing_stores_a_pending_signature_and_mails_a_link(ctx, outbox):
     petition = make_petition()
-    assert _sign(petition, _input(postcode="75011", source="qr-flyer-lyon")) is SignOutcome.CREATED
+    _sign(petition, _input(postcode="75011", source="qr-flyer-lyon"))
 
     [signature] = _signatures()
     assert signature.confirmed_at is None
@@ -98,9 +97,8 @@ def test_an_expired_link_does_not_confirm(ctx, outbox):
 def test_same_mailbox_twice_creates_one_row_and_resends_the_same_link(ctx, outbox):
     petition = make_petition()
     _sign(petition, _input("Jeanne.Dupont+petition@gmail.com"))
-    outcome = _sign(petition, _input("jeannedupont@googlemail.com"))
+    _sign(petition, _input("jeannedupont@googlemail.com"))
 
-    assert outcome is SignOutcome.REMINDED
     assert len(_signatures()) == 1
     assert len(outbox) == 2
     assert confirmation_link(outbox[0]) == confirmation_link(outbox[1])
@@ -112,35 +110,37 @@ def test_a_confirmed_signer_gets_an_already_signed_email(ctx, outbox):
     services.confirm(_token(outbox[0]))
     db.session.commit()
 
-    outcome = _sign(petition, _input("JEANNE.DUPONT@example.org"))
+    _sign(petition, _input("JEANNE.DUPONT@example.org"))
 
-    assert outcome is SignOutcome.ALREADY_SIGNED
+    assert len(outbox) == 2
     assert "déjà signé" in outbox[-1].subject
     assert "/signature/confirmer/" not in outbox[-1].body
     assert counting.count(petition) == 1
 
 
-def test_duplicate_notices_are_capped(ctx, outbox):
+def test_emails_about_one_signature_are_capped(ctx, outbox):
     petition = make_petition()
-    _sign(petition)
-    outcomes = [_sign(petition) for _ in range(MAX_NOTICES + 3)]
-    assert outcomes.count(SignOutcome.REMINDED) == MAX_NOTICES
-    assert outcomes[-1] is SignOutcome.SILENT
-    assert len(outbox) == 1 + MAX_NOTICES
+    for _ in range(MAX_EMAILS + 3):
+        _sign(petition)
+    assert len(outbox) == MAX_EMAILS
+    assert len(_signatures()) == 1
 
 
 def test_other_providers_keep_dots_and_tags_apart(ctx, outbox):
     petition = make_petition()
     _sign(petition, _input("jean.dupont@orange.fr"))
-    assert _sign(petition, _input("jeandupont@orange.fr")) is SignOutcome.CREATED
+    _sign(petition, _input("jeandupont@orange.fr"))
     assert len(_signatures()) == 2
+    assert len(outbox) == 2
 
 
 def test_the_same_person_may_sign_two_petitions(ctx, outbox):
     collective_petition = make_petition()
     other = make_petition(collective_petition.collective)
-    assert _sign(collective_petition) is SignOutcome.CREATED
-    assert _sign(other) is SignOutcome.CREATED
+    _sign(collective_petition)
+    _sign(other)
+    assert len(_signatures()) == 2
+    assert len(outbox) == 2
 
 
 @pytest.mark.parametrize(
@@ -172,11 +172,14 @@ def test_a_link_confirmed_after_closing_does_not_count(ctx, outbox):
 
 def test_resend_reaches_only_addresses_that_signed(ctx, outbox):
     petition = make_petition()
-    assert services.resend(petition, "stranger@example.org") is None
+    services.resend(petition, "stranger@example.org")
+    db.session.commit()
+    assert outbox == []
     _sign(petition)
-    assert services.resend(petition, "Jeanne.Dupont@example.org") is SignOutcome.REMINDED
+    services.resend(petition, "Jeanne.Dupont@example.org")
     db.session.commit()
     assert len(outbox) == 2
+    assert confirmation_link(outbox[0]) == confirmation_link(outbox[1])
 
 
 def test_no_mail_leaves_when_the_transaction_rolls_back(ctx, outbox):
@@ -188,21 +191,21 @@ def test_no_mail_leaves_when_the_transaction_rolls_back(ctx, outbox):
     assert outbox == []
 
 
-def test_a_pending_signature_past_its_notices_gets_a_fresh_link_once_expired(ctx, outbox):
+def test_a_pending_signature_past_its_emails_gets_a_fresh_link_once_expired(ctx, outbox):
     petition = make_petition()
     _sign(petition)
-    for _ in range(MAX_NOTICES + 1):
+    for _ in range(MAX_EMAILS):
         services.resend(petition, "jeanne.dupont@example.org")
         db.session.commit()
-    assert len(outbox) == 1 + MAX_NOTICES  # the allowance is used up
-
-    later = utcnow() + timedelta(days=4)  # the link has expired meanwhile
-    assert services.resend(petition, "jeanne.dupont@example.org", now=later) is (
-        SignOutcome.REMINDED
-    )
+    assert len(outbox) == MAX_EMAILS  # the allowance is used up
+    db.session.execute(update(Signature).values(token_expires_at=utcnow() - timedelta(hours=1)))
     db.session.commit()
-    assert len(outbox) == 2 + MAX_NOTICES
-    assert services.confirm(_token(outbox[-1]), now=later).status is ConfirmStatus.CONFIRMED
+
+    services.resend(petition, "jeanne.dupont@example.org")
+    db.session.commit()
+
+    assert len(outbox) == MAX_EMAILS + 1
+    assert services.confirm(_token(outbox[-1])).status is ConfirmStatus.CONFIRMED
 
 
 def test_resend_mails_nothing_once_the_petition_has_closed(ctx, outbox):
@@ -210,5 +213,17 @@ def test_resend_mails_nothing_once_the_petition_has_closed(ctx, outbox):
     _sign(petition)
     petition.status = PetitionStatus.CLOSED
     db.session.commit()
-    assert services.resend(petition, "jeanne.dupont@example.org") is None
+    services.resend(petition, "jeanne.dupont@example.org")
+    db.session.commit()
     assert len(outbox) == 1
+
+
+def test_the_worker_decides_what_each_mailbox_receives(ctx, outbox):
+    petition = make_petition()
+    db.session.commit()
+    assert services.notify(petition.id, "nobody@example.org") is Notice.NONE
+    _sign(petition)
+    assert services.notify(petition.id, "jeanne.dupont@example.org") is Notice.CONFIRMATION
+    services.confirm(_token(outbox[0]))
+    db.session.commit()
+    assert services.notify(petition.id, "jeanne.dupont@example.org") is Notice.ALREADY_SIGNED
