@@ -15,6 +15,7 @@ run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 .PHONY: run test lint install install-test chromium bench clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
@@ -49,8 +50,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:
-	@bash scripts/ensure-chromium.sh
+	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || bash scripts/ensure-apt.sh chromium fonts-dejavu-core
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,8 +1,10 @@
 """Flask extensions, created unbound and bound to the app in create_app()."""
 
+import ipaddress
+
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,5 +31,19 @@ migrate = Migrate()
 csrf = CSRFProtect()
 mail = Mail()
 babel = Babel()
-# get_remote_address reads request.remote_addr, which ProxyFix has already corrected.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def client_network() -> str:
+    """The rate-limit key: the client address (ProxyFix has corrected it), or its /64 for
+    IPv6, since one subscriber gets a whole /64 and could rotate within it."""
+    address = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
+
+
+limiter = Limiter(key_func=client_network, default_limits=[])

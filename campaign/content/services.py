@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -26,12 +27,16 @@ def is_empty() -> bool:
     return db.session.execute(select(func.count(Collective.id))).scalar_one() == 0
 
 
+PARIS = ZoneInfo("Europe/Paris")
+
+
 def _date(value: Any) -> datetime | None:
+    """TOML dates and times without an offset are French local time."""
     if not value:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=PARIS)
 
 
 def load_content(path: Path = DEMO_FILE) -> Collective:

@@ -145,8 +145,10 @@ def _cached_json(payload: object, max_age: int = 5) -> Response:
     response = jsonify(payload)
     # Shared caches may serve it for a few seconds, and a stale copy while they refresh.
     response.headers["Cache-Control"] = (
-        f"public, max-age={max_age}, s-maxage={max_age}, stale-while-revalidate=30"
+        f"public, max-age={max_age}, s-maxage={max_age}, stale-while-revalidate=10"
     )
+    # Open data: any site may show the counts (no cookie or personal data in them).
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 

@@ -1,6 +1,6 @@
 """collective, demands, figures, petitions, signatures
 
-Revision ID: d0f68930ca19
+Revision ID: 0001_petitions
 Revises: 
 Create Date: 2026-11-23 14:49:16.668164
 

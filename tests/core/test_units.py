@@ -115,3 +115,18 @@ def test_the_country_list_is_iso_countries_in_french_order_with_france_first():
         assert overseas not in codes  # these sign as France, with their postcode
     assert names.index("États-Unis") < names.index("Fidji")
     assert names.index("Éthiopie") < names.index("Fidji")
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ],
+)
+def test_rate_limits_key_ipv6_clients_by_their_64(app, address, key):
+    from campaign.extensions import client_network
+
+    with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+        assert client_network() == key
