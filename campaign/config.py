@@ -106,6 +106,9 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,
+        # Every message is written in French in the forms: no WTForms catalogue to load
+        # (Flask-WTF would parse it on every request).
+        "WTF_I18N_ENABLED": False,
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         # hide_parameters: an error logged must not carry names and email addresses.

@@ -9,8 +9,10 @@ from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringFi
 from wtforms.validators import ValidationError
 
 from campaign.core.forms import (
+    CountrySelect,
     Honeypot,
     country_choices,
+    country_codes,
     email_address,
     max_length,
     name_field,
@@ -48,7 +50,11 @@ class SignForm(FlaskForm):
     last_name = name_field("Nom", "family-name")
     email = _email_field()
     country = SelectField(
-        "Pays de résidence", choices=country_choices, default="FR", validate_choice=False
+        "Pays de résidence",
+        choices=country_choices,
+        default="FR",
+        validate_choice=False,
+        widget=CountrySelect(),
     )
     postcode = StringField(
         "Code postal",
@@ -68,7 +74,7 @@ class SignForm(FlaskForm):
     utm_campaign = HiddenField()
 
     def validate_country(self, field: SelectField) -> None:
-        if field.data not in dict(country_choices()):
+        if field.data not in country_codes():
             raise ValidationError("Choisissez un pays dans la liste.")
 
     def validate_postcode(self, field: StringField) -> None:
