@@ -100,6 +100,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),
         # Pending signatures are deleted this many days after their link expired.
         "PURGE_UNCONFIRMED_DAYS": _int("PURGE_UNCONFIRMED_DAYS", 30),
+        # Hot public pages are rendered at most this often per worker (core/pagecache.py).
+        "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 5),
         # Public counts may be this many seconds old (per worker process cache).
         "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,

@@ -23,6 +23,7 @@ from sqlalchemy import inspect, text
 
 from campaign import create_app
 from campaign.config import normalise_database_url
+from campaign.core import pagecache
 from campaign.core.queue import huey
 from campaign.extensions import db, limiter
 from campaign.petition import counting
@@ -71,6 +72,7 @@ def app(database_url: str) -> Iterator[Flask]:
             "SESSION_COOKIE_SECURE": False,
             "PREFERRED_URL_SCHEME": "http",
             "COUNT_CACHE_SECONDS": 0,
+            "PAGE_CACHE_SECONDS": 0,
             # Jobs run immediately in tests, from inside the request's commit, on a second
             # connection: the race tests' 20 threads need twice the usual pool.
             "SQLALCHEMY_ENGINE_OPTIONS": {
@@ -108,6 +110,7 @@ def _empty_database(app: Flask) -> Iterator[None]:
                 db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (our table names)
         db.session.commit()
     counting.forget_cached()
+    pagecache.forget()
     limiter.reset()
 
 

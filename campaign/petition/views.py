@@ -14,13 +14,13 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf import FlaskForm
 
+from campaign.core import pagecache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
 from campaign.petition.consent import consent_text
-from campaign.petition.forms import EmailForm, SignForm
+from campaign.petition.forms import EmailForm, SignForm, clean_tag
 from campaign.petition.models import Petition
 
 bp = Blueprint("petition", __name__)
@@ -37,7 +37,7 @@ def _petition_or_404(slug: str) -> Petition:
     return petition
 
 
-def _render_petition(petition: Petition, form: SignForm, status: int = 200) -> tuple[str, int]:
+def _petition_html(petition: Petition, form: SignForm, **context: object) -> str:
     return render_template(
         "petition/show.html",
         petition=petition,
@@ -45,7 +45,12 @@ def _render_petition(petition: Petition, form: SignForm, status: int = 200) -> t
         count=counting.count(petition),
         consent=consent_text(petition.collective.name),
         not_open_messages=NOT_OPEN_MESSAGES,
-    ), status
+        **context,
+    )
+
+
+def _render_petition(petition: Petition, form: SignForm, status: int) -> tuple[str, int]:
+    return _petition_html(petition, form), status
 
 
 NOT_OPEN_MESSAGES = {
@@ -60,10 +65,19 @@ def _not_open(petition: Petition, form: SignForm) -> tuple[str, int]:
 
 
 @bp.get("/petitions/<slug>")
-def show(slug: str) -> tuple[str, int]:
-    petition = _petition_or_404(slug)
-    form = SignForm(formdata=None, data={k: request.args.get(k) for k in SignForm.tag_fields})
-    return _render_petition(petition, form)
+def show(slug: str) -> Response | tuple[str, int]:
+    tags = {name: clean_tag(request.args.get(name)) for name in SignForm.tag_fields}
+    if not pagecache.cacheable():
+        form = SignForm(formdata=None, data=tags)
+        return _render_petition(_petition_or_404(slug), form, 200)
+
+    def render() -> str:
+        form = SignForm(formdata=None, data=tags)
+        petition = _petition_or_404(slug)  # a 404 is never cached
+        return _petition_html(petition, form, csrf_token=pagecache.placeholder_token)
+
+    # The hot page: rendered once every few seconds, only the CSRF token is per visitor.
+    return pagecache.cached_page(("petition", slug, *tags.values()), render)
 
 
 @bp.post("/petitions/<slug>")
@@ -127,9 +141,9 @@ def confirm(token: str) -> tuple[str, int]:
 def withdraw_form(token: str) -> tuple[str, int]:
     """Only asks: a mail scanner opening the link must not delete anything."""
     signature = services.find_by_token(token)
-    return render_template(
-        "petition/withdraw.html", signature=signature, form=FlaskForm(), done=False
-    ), (200 if signature else 404)
+    return render_template("petition/withdraw.html", signature=signature, done=False), (
+        200 if signature else 404
+    )
 
 
 @bp.post("/signature/retirer/<token>")
