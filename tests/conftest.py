@@ -26,7 +26,7 @@ from campaign.config import normalise_database_url
 from campaign.core import pagecache
 from campaign.core.queue import huey
 from campaign.extensions import db, limiter
-from campaign.petition import counting
+from campaign.petition import counting, services
 
 PUBLIC_URL = "https://petition.example.org"
 
@@ -111,6 +111,7 @@ def _empty_database(app: Flask) -> Iterator[None]:
         db.session.commit()
     counting.forget_cached()
     pagecache.forget()
+    services._refs.forget()
     limiter.reset()
 
 

@@ -9,18 +9,18 @@ a bare Flask page does. Counts on a cached page may be that many seconds old.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Hashable
 
 from flask import Response, current_app, session
 from flask_wtf.csrf import generate_csrf
 
+from campaign.core.ttlcache import TTLCache
+
 # Random per process, so no visitor can type it into a field that ends up on the page.
 CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 
 # Keys include tags from the query string (?source=qr-flyer-lyon): bound their number.
-MAX_PAGES = 500
-_pages: dict[Hashable, tuple[float, str]] = {}
+_pages: TTLCache[str] = TTLCache(max_entries=500)
 
 
 def placeholder_token() -> str:
@@ -35,22 +35,9 @@ def cacheable() -> bool:
 def cached_page(key: Hashable, render: Callable[[], str]) -> Response:
     """The page under `key`, rendered by `render()` (which must use placeholder_token() for
     the CSRF token) at most every PAGE_CACHE_SECONDS, with this visitor's token."""
-    ttl = current_app.config["PAGE_CACHE_SECONDS"]
-    now = time.monotonic()
-    hit = _pages.get(key)
-    if hit and hit[0] > now:
-        html = hit[1]
-    else:
-        html = render()
-        if ttl:
-            if len(_pages) >= MAX_PAGES:
-                _pages.pop(next(iter(_pages)))  # the oldest entry
-            _pages[key] = (now + ttl, html)
+    html = _pages.get_or_compute(key, current_app.config["PAGE_CACHE_SECONDS"], render)
     return Response(html.replace(CSRF_PLACEHOLDER, generate_csrf()), mimetype="text/html")
 
 
 def forget(key: Hashable | None = None) -> None:
-    if key is None:
-        _pages.clear()
-    else:
-        _pages.pop(key, None)
+    _pages.forget(key)

@@ -9,18 +9,18 @@ with COUNT(*) and repairs any drift.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
+from campaign.core.ttlcache import TTLCache
 from campaign.extensions import db
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
 
-# petition id -> (monotonic expiry, count): a per-process cache for hot pages.
-_cache: dict[int, tuple[float, int]] = {}
+# petition id -> count, for hot pages.
+_cache: TTLCache[int] = TTLCache()
 
 
 def record_change(petition_id: int, delta: int) -> None:
@@ -39,15 +39,8 @@ def _pending_sum(petition_id_column):  # type: ignore[no-untyped-def]
 def counts(petition_ids: list[int]) -> dict[int, int]:
     """Confirmed signatures per petition, exact as of now (or the cache's few seconds)."""
     ttl = current_app.config["COUNT_CACHE_SECONDS"]
-    now = time.monotonic()
-    result: dict[int, int] = {}
-    missing = []
-    for pid in petition_ids:
-        hit = _cache.get(pid)
-        if ttl and hit and hit[0] > now:
-            result[pid] = hit[1]
-        else:
-            missing.append(pid)
+    result = {pid: hit for pid in petition_ids if (hit := _cache.get(pid)) is not None}
+    missing = [pid for pid in petition_ids if pid not in result]
     if missing:
         rows = db.session.execute(
             select(Petition.id, Petition.signature_count + _pending_sum(Petition.id)).where(
@@ -55,8 +48,7 @@ def counts(petition_ids: list[int]) -> dict[int, int]:
             )
         )
         for pid, value in rows:
-            result[pid] = int(value)
-            _cache[pid] = (now + ttl, int(value))
+            result[pid] = _cache.set(pid, int(value), ttl)
     return result
 
 
@@ -65,10 +57,7 @@ def count(petition: Petition) -> int:
 
 
 def forget_cached(petition_id: int | None = None) -> None:
-    if petition_id is None:
-        _cache.clear()
-    else:
-        _cache.pop(petition_id, None)
+    _cache.forget(petition_id)
 
 
 def _lock_petitions() -> None:

@@ -74,13 +74,22 @@ class Petition(db.Model):
         return self.phase(now) == "open"
 
     def phase(self, now: datetime | None = None) -> str:
-        """'upcoming', 'open' or 'closed' for the public (a draft is never shown)."""
-        now = now or utcnow()
-        if self.status is PetitionStatus.CLOSED or (self.closes_at and now >= self.closes_at):
-            return "closed"
-        if self.status is PetitionStatus.DRAFT or (self.opens_at and now < self.opens_at):
-            return "upcoming"
-        return "open"
+        return phase_of(self.status, self.opens_at, self.closes_at, now)
+
+
+def phase_of(
+    status: PetitionStatus,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+    now: datetime | None = None,
+) -> str:
+    """'upcoming', 'open' or 'closed' for the public (a draft is never shown)."""
+    now = now or utcnow()
+    if status is PetitionStatus.CLOSED or (closes_at and now >= closes_at):
+        return "closed"
+    if status is PetitionStatus.DRAFT or (opens_at and now < opens_at):
+        return "upcoming"
+    return "open"
 
 
 class Signature(db.Model):

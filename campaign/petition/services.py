@@ -6,10 +6,12 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from campaign.core.db import utcnow
 from campaign.core.emails import canonical_email
@@ -17,11 +19,12 @@ from campaign.core.geo import departement_for_postcode
 from campaign.core.mail import queue_mail
 from campaign.core.queue import defer
 from campaign.core.tokens import hash_token, new_nonce, token_for
+from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
 from campaign.petition import counting, tasks
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
-from campaign.petition.models import Petition, Signature
+from campaign.petition.models import Petition, PetitionStatus, Signature, phase_of
 
 TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)
 # At most this many emails about one signature (per link lifetime): enough to help a
@@ -54,18 +57,18 @@ class Notice(enum.Enum):
     NONE = "none"  # never signed, withdrawn, petition closed, or MAX_EMAILS reached
 
 
-def _insert_ignoring_duplicate(values: dict) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING: the unique constraint decides, even under a race,
-    without aborting the surrounding transaction. Returns the new id, or None."""
-    dialect = db.session.get_bind().dialect.name
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING, built once: the hottest write of the site."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Signature)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["petition_id", "email_canonical"])
-        .returning(Signature.id)
+    return insert(Signature.__table__).on_conflict_do_nothing(
+        index_elements=["petition_id", "email_canonical"]
     )
-    return db.session.execute(statement).scalar_one_or_none()
+
+
+def _insert_ignoring_duplicate(values: dict[str, object]) -> None:
+    """The unique constraint decides, even under a race, without aborting the transaction."""
+    db.session.execute(_insert_statement(db.session.get_bind().dialect.name), values)
 
 
 def _expiry(now: datetime) -> datetime:
@@ -104,7 +107,40 @@ def _claim_email(signature_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) -> None:
+@dataclass(frozen=True)
+class PetitionRef:
+    """What signing needs to know of a petition, cheap to keep for a few seconds."""
+
+    id: int
+    slug: str
+    status: PetitionStatus
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        return phase_of(self.status, self.opens_at, self.closes_at, now) == "open"
+
+
+_refs: TTLCache[PetitionRef] = TTLCache()
+
+
+def petition_ref(slug: str) -> PetitionRef | None:
+    """A public petition's identity and dates, cached PAGE_CACHE_SECONDS per process."""
+
+    def load() -> PetitionRef | None:
+        petition = get_petition(slug)
+        if petition is None:
+            return None
+        return PetitionRef(
+            petition.id, petition.slug, petition.status, petition.opens_at, petition.closes_at
+        )
+
+    return _refs.get_or_compute(slug, current_app.config["PAGE_CACHE_SECONDS"], load)
+
+
+def sign(
+    petition: Petition | PetitionRef, data: SignatureInput, now: datetime | None = None
+) -> None:
     """Record a pending signature, or nothing if this mailbox signed already.
 
     Either way the request does the same work (one INSERT … ON CONFLICT, one job), and
@@ -142,7 +178,7 @@ def sign(petition: Petition, data: SignatureInput, now: datetime | None = None) 
     defer(tasks.notify_signer, petition.id, canonical)
 
 
-def resend(petition: Petition, email: str) -> None:
+def resend(petition: Petition | PetitionRef, email: str) -> None:
     """Ask for the signer's email again; the same job as signing decides what is sent."""
     if petition.is_open():
         defer(tasks.notify_signer, petition.id, canonical_email(email))

@@ -83,17 +83,20 @@ def show(slug: str) -> Response | tuple[str, int]:
 @bp.post("/petitions/<slug>")
 @limiter.limit(_sign_limit)
 def sign(slug: str) -> Response | tuple[str, int]:
-    petition = _petition_or_404(slug)
+    # The hot path needs only the petition's id and dates; the full page only on errors.
+    petition = services.petition_ref(slug)
+    if petition is None:
+        abort(404)
     form = SignForm()
     if not petition.is_open():
-        return _not_open(petition, form)
+        return _not_open(_petition_or_404(slug), form)
     if not form.validate():
-        return _render_petition(petition, form, 422)
+        return _render_petition(_petition_or_404(slug), form, 422)
     if not form.is_bot():
         try:
             services.sign(petition, form.to_input())
         except services.PetitionClosedError:
-            return _not_open(petition, form)
+            return _not_open(_petition_or_404(slug), form)
         db.session.commit()
     return redirect(url_for("petition.check_mail", slug=slug), code=303)
 
