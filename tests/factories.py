@@ -74,3 +74,27 @@ def confirmation_link(message: Message) -> str:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+SIGN_FORM = {
+    "first_name": "Jeanne",
+    "last_name": "Dupont",
+    "email": "jeanne@example.org",
+    "country": "FR",
+    "postcode": "75011",
+    "consent": "y",
+}
+
+
+def csrf_from(page_html: str) -> str:
+    """The CSRF token of the form on a page."""
+    match = CSRF_INPUT.search(page_html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_through_form(client, slug: str, **fields: str):  # type: ignore[no-untyped-def]
+    """Open the petition page and post its form as a person would (fields override)."""
+    token = csrf_from(client.get(f"/petitions/{slug}").text)
+    return client.post(f"/petitions/{slug}", data={**SIGN_FORM, "csrf_token": token, **fields})

@@ -15,7 +15,7 @@ from flask import Flask
 from campaign.core.mail import deliver_mail, queue_mail
 from campaign.core.queue import huey
 from campaign.extensions import db
-from tests.factories import make_petition
+from tests.factories import make_petition, sign_through_form
 
 
 class _Sink:
@@ -91,21 +91,7 @@ def test_signing_sends_nothing_during_the_request(
     with app.app_context():
         slug = make_petition().slug
         db.session.commit()
-    page = client.get(f"/petitions/{slug}").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-
-    response = client.post(
-        f"/petitions/{slug}",
-        data={
-            "csrf_token": token,
-            "first_name": "Jeanne",
-            "last_name": "Dupont",
-            "email": "jeanne@example.org",
-            "country": "FR",
-            "postcode": "35000",
-            "consent": "y",
-        },
-    )
+    response = sign_through_form(client, slug)
 
     assert response.status_code == 303
     assert smtp.messages == []  # the request only queued a job
@@ -174,20 +160,7 @@ def test_a_queue_outage_after_the_commit_is_logged_not_shown_as_a_500(
     with app.app_context():
         slug = make_petition().slug
         db.session.commit()
-    page = client.get(f"/petitions/{slug}").get_data(as_text=True)
-    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-    response = client.post(
-        f"/petitions/{slug}",
-        data={
-            "csrf_token": token,
-            "first_name": "Jeanne",
-            "last_name": "Dupont",
-            "email": "jeanne@example.org",
-            "country": "FR",
-            "postcode": "35000",
-            "consent": "y",
-        },
-    )
+    response = sign_through_form(client, slug)
     assert response.status_code == 303
     assert "Could not queue" in caplog.text
     assert "jeanne@" not in caplog.text  # no personal data in the log

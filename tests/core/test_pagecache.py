@@ -3,17 +3,13 @@ of their own that works."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from flask import Flask
 from sqlalchemy import event
 
 from campaign.core.pagecache import CSRF_PLACEHOLDER
 from campaign.extensions import db
-from tests.factories import make_petition
-
-TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+from tests.factories import SIGN_FORM, csrf_from, make_petition
 
 
 @pytest.fixture
@@ -48,34 +44,16 @@ def test_visitors_share_the_page_but_not_the_token(app: Flask, cached: str):
 
     assert queries == []  # served from the cache
     assert CSRF_PLACEHOLDER not in first.text + second.text
-    token_a, token_b = TOKEN.search(first.text).group(1), TOKEN.search(second.text).group(1)
+    token_a, token_b = csrf_from(first.text), csrf_from(second.text)
     assert token_a != token_b
-    form = {
-        "first_name": "Ana",
-        "last_name": "Lima",
-        "country": "FR",
-        "postcode": "75011",
-        "consent": "y",
-    }
-    assert (
-        alice.post(
-            f"/petitions/{cached}", data={**form, "email": "a@example.org", "csrf_token": token_a}
-        ).status_code
-        == 303
-    )
-    assert (
-        bob.post(
-            f"/petitions/{cached}", data={**form, "email": "b@example.org", "csrf_token": token_b}
-        ).status_code
-        == 303
-    )
-    # A token is no good in another visitor's session.
-    assert (
-        bob.post(
-            f"/petitions/{cached}", data={**form, "email": "c@example.org", "csrf_token": token_a}
-        ).status_code
-        == 400
-    )
+
+    def post(client, email: str, token: str) -> int:  # type: ignore[no-untyped-def]
+        data = {**SIGN_FORM, "email": email, "csrf_token": token}
+        return client.post(f"/petitions/{cached}", data=data).status_code
+
+    assert post(alice, "a@example.org", token_a) == 303
+    assert post(bob, "b@example.org", token_b) == 303
+    assert post(bob, "c@example.org", token_a) == 400  # a token only works in its session
 
 
 def test_source_tags_get_their_own_cached_page(app: Flask, cached: str):

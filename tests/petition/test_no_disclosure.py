@@ -3,8 +3,6 @@ page nor its timing tells a stranger whether an address has signed."""
 
 from __future__ import annotations
 
-import re
-
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
@@ -12,7 +10,7 @@ from sqlalchemy import event
 from campaign.core.queue import huey
 from campaign.extensions import db
 from campaign.petition import services
-from tests.factories import confirmation_link, make_petition, path_of
+from tests.factories import confirmation_link, csrf_from, make_petition, path_of
 
 FORM = {
     "first_name": "Jeanne",
@@ -26,7 +24,7 @@ FORM = {
 def _observe(app: Flask, client: FlaskClient, path: str, data: dict) -> tuple:
     """(status, Location, SQL statements run, jobs queued) for one POST."""
     page = client.get(path.replace("/renvoyer", "/merci") if "renvoyer" in path else path)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    token = csrf_from(page.text)
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from flask import Flask
 
 from campaign.extensions import db
 from tests.conftest import PUBLIC_URL
-from tests.factories import make_petition
+from tests.factories import csrf_from, make_petition, sign_through_form
 
 
 def _slug(app: Flask) -> str:
@@ -24,7 +24,7 @@ def _slug(app: Flask) -> str:
 def test_no_attribute_reads_none_and_errors_are_wired_to_their_fields(app: Flask, client):
     slug = _slug(app)
     fresh = client.get(f"/petitions/{slug}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', fresh).group(1)
+    token = csrf_from(fresh)
     invalid = client.post(
         f"/petitions/{slug}", data={"csrf_token": token, "postcode": "ABCDE", "country": "FR"}
     ).get_data(as_text=True)
@@ -76,20 +76,7 @@ def test_error_responses_keep_the_headers_clients_need(client):
 
 
 def _post(app: Flask, client, **fields: str):  # type: ignore[no-untyped-def]
-    slug = _slug(app)
-    page = client.get(f"/petitions/{slug}").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = {
-        "csrf_token": token,
-        "first_name": "Ana",
-        "last_name": "Lima",
-        "email": "ana@example.org",
-        "country": "FR",
-        "postcode": "75011",
-        "consent": "y",
-        **fields,
-    }
-    return client.post(f"/petitions/{slug}", data=data)
+    return sign_through_form(client, _slug(app), **fields)
 
 
 @pytest.mark.parametrize(

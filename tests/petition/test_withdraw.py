@@ -13,7 +13,7 @@ from campaign.extensions import db
 from campaign.petition import counting, services
 from campaign.petition.models import Petition, Signature
 from campaign.petition.services import SignatureInput
-from tests.factories import confirmation_link, make_petition, path_of
+from tests.factories import confirmation_link, csrf_from, make_petition, path_of
 
 WITHDRAW_LINK = re.compile(r"https?://\S+/signature/retirer/[A-Za-z0-9_-]+")
 
@@ -52,7 +52,7 @@ def test_opening_the_link_only_asks_and_posting_deletes(app: Flask, client, outb
     assert "Retirer ma signature" in page.text
     assert _count(app, petition_id) == (1, 1)
 
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    token = csrf_from(page.text)
     done = client.post(path, data={"csrf_token": token})
     assert done.status_code == 200
     assert "Votre signature a été retirée" in done.text
@@ -65,7 +65,7 @@ def test_opening_the_link_only_asks_and_posting_deletes(app: Flask, client, outb
 def test_withdrawing_a_pending_signature_leaves_the_count_alone(app: Flask, client, outbox):
     petition_id, path = _signed(app, outbox, confirm=False)
     page = client.get(path)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    token = csrf_from(page.text)
     client.post(path, data={"csrf_token": token})
     assert _count(app, petition_id) == (0, 0)
 
@@ -114,7 +114,7 @@ def test_the_privacy_page_states_retention_and_rights(client):
 def test_two_withdrawals_of_one_signature_count_once(app: Flask, client, outbox):
     petition_id, path = _signed(app, outbox, confirm=True)
     page = client.get(path)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    token = csrf_from(page.text)
     first = client.post(path, data={"csrf_token": token})
     second = client.post(path, data={"csrf_token": token})  # a double click, a second tab
     assert first.status_code == 200
