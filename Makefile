@@ -50,6 +50,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Benchmarks against bare Flask, by hand (needs PostgreSQL, Redis and wrk): see bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:
 	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || bash scripts/ensure-apt.sh chromium fonts-dejavu-core

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import Field, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -55,6 +56,14 @@ def name_field(label: str, autocomplete: str) -> StringField:
         validators=[required(), max_length(100), person_name],
         render_kw={"autocomplete": autocomplete},
     )
+
+
+class PublicForm(FlaskForm):
+    """Base of every form. CSRFProtect checks each POST before the view runs, and templates
+    write the token with csrf_token(), so the form does not check it a second time."""
+
+    class Meta:
+        csrf = False
 
 
 class Honeypot(StringField):

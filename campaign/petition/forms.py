@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField
 from wtforms.validators import ValidationError
 
 from campaign.core.forms import (
     CountrySelect,
     Honeypot,
+    PublicForm,
     country_choices,
     country_codes,
     email_address,
@@ -40,11 +40,11 @@ def _email_field() -> EmailField:
     )
 
 
-class EmailForm(FlaskForm):
+class EmailForm(PublicForm):
     email = _email_field()
 
 
-class SignForm(FlaskForm):
+class SignForm(PublicForm):
     # Declared in the order shown, which is also the order of the error summary.
     first_name = name_field("Prénom", "given-name")
     last_name = name_field("Nom", "family-name")
