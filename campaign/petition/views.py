@@ -59,11 +59,6 @@ NOT_OPEN_MESSAGES = {
 }
 
 
-def _not_open(petition: Petition, form: SignForm) -> tuple[str, int]:
-    # The page itself says why, in place of the form.
-    return _render_petition(petition, form, 409)
-
-
 @bp.get("/petitions/<slug>")
 def show(slug: str) -> Response | tuple[str, int]:
     tags = {name: clean_tag(request.args.get(name)) for name in SignForm.tag_fields}
@@ -88,15 +83,15 @@ def sign(slug: str) -> Response | tuple[str, int]:
     if petition is None:
         abort(404)
     form = SignForm()
-    if not petition.is_open():
-        return _not_open(_petition_or_404(slug), form)
+    if not petition.is_open():  # the page says why, in place of the form
+        return _render_petition(_petition_or_404(slug), form, 409)
     if not form.validate():
         return _render_petition(_petition_or_404(slug), form, 422)
     if not form.is_bot():
         try:
             services.sign(petition, form.to_input())
         except services.PetitionClosedError:
-            return _not_open(_petition_or_404(slug), form)
+            return _render_petition(_petition_or_404(slug), form, 409)
         db.session.commit()
     return redirect(url_for("petition.check_mail", slug=slug), code=303)
 
