@@ -46,6 +46,7 @@ def test_emails_are_kept_and_shown_in_development(dev_app: Flask, tmp_path: Path
     page = client.get(f"/_dev/mail/{kept.stem}").get_data(as_text=True)
     assert 'href="https://petition.example.org/signature/confirmer/abc"' in page
     assert client.get("/_dev/mail/..%2Fsecret").status_code == 404
+    assert client.get(f"/_dev/mail/{kept.stem}.eml").status_code == 404  # ids are alphanumeric
 
 
 def test_the_mail_viewer_does_not_exist_outside_development(client):
