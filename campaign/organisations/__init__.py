@@ -1,0 +1,1 @@
+"""Member organisations: applying to join, moderation, the public directory, referral links."""
