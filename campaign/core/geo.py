@@ -34,3 +34,13 @@ def departement_for_postcode(postcode: str) -> str | None:
     if prefix in {"00", "96"}:
         return None
     return prefix
+
+
+# Every département code, in the usual order (Corsica's 2A and 2B where 20 was).
+DEPARTEMENTS: tuple[str, ...] = (
+    *(f"{n:02d}" for n in range(1, 20)),
+    "2A",
+    "2B",
+    *(f"{n:02d}" for n in range(21, 96)),
+    *(str(n) for n in range(971, 977)),
+)

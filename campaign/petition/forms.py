@@ -11,7 +11,6 @@ from campaign.core.forms import (
     CountrySelect,
     Honeypot,
     PublicForm,
-    country_choices,
     country_codes,
     email_address,
     max_length,
@@ -51,7 +50,7 @@ class SignForm(PublicForm):
     email = _email_field()
     country = SelectField(
         "Pays de résidence",
-        choices=country_choices,
+        choices=[],  # CountrySelect renders country_choices() itself, from a cache
         default="FR",
         validate_choice=False,
         widget=CountrySelect(),

@@ -1,0 +1,147 @@
+"""The application form of an organisation wishing to join the collective."""
+
+from __future__ import annotations
+
+import re
+
+from wtforms import (
+    BooleanField,
+    EmailField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import ValidationError
+
+from campaign.core.forms import (
+    Honeypot,
+    PublicForm,
+    email_address,
+    max_length,
+    name_field,
+    no_control_characters,
+    required,
+)
+from campaign.core.geo import DEPARTEMENTS
+from campaign.core.text import FORMULA_PREFIXES, collapse_spaces
+from campaign.organisations.identifiers import identifier_problem, normalise_identifier
+from campaign.organisations.models import NATIONAL, OrganisationKind
+from campaign.organisations.services import Application
+
+KIND_LABELS = {
+    OrganisationKind.ASSOCIATION: "Association",
+    OrganisationKind.FEDERATION: "Fédération",
+    OrganisationKind.INSTITUTION: "Institution",
+    OrganisationKind.SYNDICAT: "Syndicat",
+    OrganisationKind.COLLECTIF: "Collectif",
+    OrganisationKind.AUTRE: "Autre",
+}
+_PHONE = re.compile(r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$")
+_WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
+
+
+def _organisation_name(form: object, field: StringField) -> None:
+    if field.data and field.data.startswith(FORMULA_PREFIXES):
+        raise ValidationError("Le nom ne peut pas commencer par =, +, - ou @.")
+
+
+class ApplyForm(PublicForm):
+    name = StringField(
+        "Nom de l’organisation",
+        filters=[collapse_spaces],
+        validators=[required(), max_length(200), no_control_characters, _organisation_name],
+    )
+    kind = SelectField(
+        "Type d’organisation",
+        choices=[
+            SelectChoice("", "Choisissez…"),
+            *[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()],
+        ],
+        validate_choice=False,
+    )
+    identifier = StringField(
+        "Numéro RNA ou SIREN (facultatif)",
+        filters=[lambda v: normalise_identifier(v) if v else v],
+        validators=[max_length(20)],
+    )
+    website = StringField(
+        "Site web (facultatif)",
+        filters=[lambda v: v.strip() if v else v],
+        validators=[max_length(300), no_control_characters],
+        render_kw={"inputmode": "url", "autocomplete": "url"},
+    )
+    departement = SelectField(
+        "Département",
+        choices=[
+            SelectChoice("", "Choisissez…"),
+            SelectChoice(NATIONAL, "Action nationale"),
+            *[SelectChoice(d) for d in DEPARTEMENTS],
+        ],
+        validate_choice=False,
+    )
+    presentation = TextAreaField(
+        "Présentation en quelques lignes",
+        filters=[lambda v: v.strip() if v else v],
+        validators=[required(), max_length(1000), no_control_characters],
+    )
+    contact_name = name_field("Personne à contacter", "name")
+    contact_email = EmailField(
+        "Son adresse e-mail",
+        validators=[required(), max_length(254), email_address],
+        render_kw={"autocomplete": "email"},
+    )
+    contact_phone = StringField(
+        "Son téléphone (facultatif)",
+        filters=[lambda v: v.strip() if v else v],
+        validators=[max_length(20)],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
+    shares_demands = BooleanField(
+        validators=[
+            required(
+                "Pour rejoindre le collectif, votre organisation doit partager ses revendications."
+            )
+        ]
+    )
+    listed = BooleanField()
+    website_check = Honeypot()
+
+    def validate_kind(self, field: SelectField) -> None:
+        if field.data not in {k.value for k in OrganisationKind}:
+            raise ValidationError("Choisissez le type d’organisation dans la liste.")
+
+    def validate_departement(self, field: SelectField) -> None:
+        if field.data != NATIONAL and field.data not in DEPARTEMENTS:
+            raise ValidationError("Choisissez un département, ou « Action nationale ».")
+
+    def validate_identifier(self, field: StringField) -> None:
+        if field.data and (problem := identifier_problem(field.data)):
+            raise ValidationError(problem)
+
+    def validate_website(self, field: StringField) -> None:
+        if field.data and not _WEBSITE.match(field.data):
+            raise ValidationError(
+                "Adresse web invalide : elle doit commencer par https:// ou http://."
+            )
+
+    def validate_contact_phone(self, field: StringField) -> None:
+        if field.data and not _PHONE.match(field.data):
+            raise ValidationError("Numéro invalide : 10 chiffres, par exemple 06 12 34 56 78.")
+
+    def is_bot(self) -> bool:
+        return bool(self.website_check.data)
+
+    def to_application(self) -> Application:
+        return Application(
+            name=self.name.data,
+            kind=OrganisationKind(self.kind.data),
+            departement=self.departement.data,
+            contact_name=self.contact_name.data,
+            contact_email=self.contact_email.data,
+            identifier=self.identifier.data or None,
+            website=self.website.data or "",
+            presentation=self.presentation.data,
+            contact_phone=self.contact_phone.data or None,
+            listed=bool(self.listed.data),
+        )

@@ -1,0 +1,111 @@
+"""Applying to join the collective. Services take plain values, flush but never commit."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+
+from campaign.content.models import Collective
+from campaign.core.db import utcnow
+from campaign.core.mail import queue_mail
+from campaign.core.tokens import hash_token, new_nonce, token_for
+from campaign.core.urls import public_url_for
+from campaign.extensions import db
+from campaign.organisations.models import Organisation, OrganisationKind, OrganisationStatus
+
+CONFIRM_PURPOSE = "organisation-confirm"
+
+
+class DuplicateApplicationError(Exception):
+    """This organisation (same SIREN/RNA, or same name in the same place) already applied."""
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    kind: OrganisationKind
+    departement: str
+    contact_name: str
+    contact_email: str
+    identifier: str | None = None
+    website: str = ""
+    presentation: str = ""
+    contact_phone: str | None = None
+    listed: bool = False
+
+
+def name_key(name: str) -> str:
+    """'Enfance & Familles – Rennes' and 'ENFANCE ET FAMILLES rennes' are the same name."""
+    name = name.replace("&", " et ")
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
+    return " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+
+
+def _already_applied(collective: Collective, data: Application, key: str) -> bool:
+    same = (Organisation.name_key == key) & (Organisation.departement == data.departement)
+    if data.identifier:
+        same = or_(same, Organisation.identifier == data.identifier)
+    found = db.session.execute(
+        select(Organisation.id).where(Organisation.collective_id == collective.id, same).limit(1)
+    ).first()
+    return found is not None
+
+
+def apply(collective: Collective, data: Application) -> Organisation:
+    """Record an application and email its contact a confirmation link.
+
+    It reaches the organisers only once that link is opened. The database's unique
+    constraints back the check below when two applications race.
+    """
+    key = name_key(data.name)
+    if _already_applied(collective, data, key):
+        raise DuplicateApplicationError(data.name)
+    organisation = Organisation(
+        collective=collective,
+        name=data.name,
+        name_key=key,
+        kind=data.kind,
+        identifier=data.identifier,
+        website=data.website,
+        departement=data.departement,
+        presentation=data.presentation,
+        contact_name=data.contact_name,
+        contact_email=data.contact_email,
+        contact_phone=data.contact_phone,
+        listed=data.listed,
+        shares_demands_at=utcnow(),
+        referral_code=secrets.token_urlsafe(9),  # 12 characters, unguessable
+        token_nonce=new_nonce(),
+    )
+    db.session.add(organisation)
+    db.session.flush()
+    queue_mail(
+        organisation.contact_email,
+        f"Confirmez la demande d’adhésion de {organisation.name}",
+        "organisations/confirm",
+        organisation=organisation,
+        collective=collective,
+        confirm_url=public_url_for(
+            "organisations.confirm",
+            organisation_id=organisation.id,
+            token=token_for(organisation.token_nonce, CONFIRM_PURPOSE),
+        ),
+    )
+    return organisation
+
+
+def confirm_email(organisation_id: int, token: str) -> Organisation | None:
+    """Open the emailed link: the application goes to the organisers. Idempotent."""
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None:
+        return None
+    expected = hash_token(token_for(organisation.token_nonce, CONFIRM_PURPOSE))
+    if not secrets.compare_digest(expected, hash_token(token)):
+        return None
+    if organisation.status is OrganisationStatus.UNCONFIRMED:
+        organisation.status = OrganisationStatus.PENDING
+        organisation.confirmed_at = utcnow()
+    return organisation

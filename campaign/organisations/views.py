@@ -1,0 +1,74 @@
+"""Public pages for organisations: apply to join, confirm the contact email."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
+from sqlalchemy.exc import IntegrityError
+
+from campaign.content.models import Collective
+from campaign.content.services import current_collective
+from campaign.extensions import db, limiter
+from campaign.organisations import services
+from campaign.organisations.forms import ApplyForm
+
+bp = Blueprint("organisations", __name__)
+
+DUPLICATE_MESSAGE = (
+    "Une demande d’adhésion existe déjà pour cette organisation. Si vous en êtes le contact, "
+    "vérifiez votre boîte mail ; sinon, rapprochez-vous de la personne qui l’a déposée."
+)
+
+
+def _collective_or_404() -> Collective:
+    collective = current_collective()
+    if collective is None:
+        abort(404)
+    return collective
+
+
+def _page(collective: Collective, form: ApplyForm, status: int = 200, duplicate: bool = False):  # type: ignore[no-untyped-def]
+    return render_template(
+        "organisations/apply.html",
+        collective=collective,
+        form=form,
+        duplicate=duplicate,
+        duplicate_message=DUPLICATE_MESSAGE,
+    ), status
+
+
+@bp.get("/rejoindre")
+def apply_form() -> tuple[str, int]:
+    return _page(_collective_or_404(), ApplyForm(formdata=None))
+
+
+@bp.post("/rejoindre")
+@limiter.limit(lambda: current_app.config["SIGN_RATE_LIMIT"])
+def apply() -> Response | tuple[str, int]:
+    collective = _collective_or_404()
+    form = ApplyForm()
+    if not form.validate():
+        return _page(collective, form, 422)
+    if not form.is_bot():
+        try:
+            services.apply(collective, form.to_application())
+            db.session.commit()
+        except (services.DuplicateApplicationError, IntegrityError):
+            db.session.rollback()  # IntegrityError: a twin application won the race
+            return _page(collective, form, 409, duplicate=True)
+    return redirect(url_for("organisations.check_mail"), code=303)
+
+
+@bp.get("/rejoindre/merci")
+def check_mail() -> str:
+    return render_template("organisations/check_mail.html", collective=current_collective())
+
+
+@bp.get("/organisations/confirmer/<int:organisation_id>/<token>")
+def confirm(organisation_id: int, token: str) -> tuple[str, int]:
+    organisation = services.confirm_email(organisation_id, token)
+    db.session.commit()
+    return render_template(
+        "organisations/confirmed.html",
+        organisation=organisation,
+        collective=current_collective(),
+    ), (200 if organisation else 404)
