@@ -11,6 +11,10 @@ from campaign.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from campaign.organisations import cli as organisations_cli
+
+    organisations_cli.init_app(app)
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")
     def seed_demo(if_empty: bool) -> None:

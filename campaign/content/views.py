@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from campaign.content.services import current_collective
+from campaign.organisations.services import member_count
 from campaign.petition import counting, services
 
 bp = Blueprint("content", __name__)
@@ -18,6 +19,7 @@ def home() -> str:
         collective=current_collective(),
         petition=petitions[0] if petitions else None,
         count=counting.count(petitions[0]) if petitions else None,
+        member_count=member_count(),
     )
 
 

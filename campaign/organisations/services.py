@@ -6,7 +6,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from campaign.content.models import Collective
 from campaign.core.db import utcnow
@@ -14,7 +14,12 @@ from campaign.core.mail import queue_mail
 from campaign.core.tokens import hash_token, new_nonce, token_for
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
-from campaign.organisations.models import Organisation, OrganisationKind, OrganisationStatus
+from campaign.organisations.models import (
+    ModerationDecision,
+    Organisation,
+    OrganisationKind,
+    OrganisationStatus,
+)
 
 CONFIRM_PURPOSE = "organisation-confirm"
 
@@ -109,3 +114,66 @@ def confirm_email(organisation_id: int, token: str) -> Organisation | None:
         organisation.status = OrganisationStatus.PENDING
         organisation.confirmed_at = utcnow()
     return organisation
+
+
+class NotPendingError(Exception):
+    """Only an application whose email was confirmed, and not yet decided, can be decided."""
+
+
+def pending_applications() -> list[Organisation]:
+    return list(
+        db.session.execute(
+            select(Organisation)
+            .where(Organisation.status == OrganisationStatus.PENDING)
+            .order_by(Organisation.confirmed_at)
+        ).scalars()
+    )
+
+
+def decide(organisation_id: int, approve: bool, decided_by: str, reason: str = "") -> Organisation:
+    """Approve or reject a pending application, record who did it and why, email the contact."""
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None or organisation.status is not OrganisationStatus.PENDING:
+        raise NotPendingError(organisation_id)
+    status = OrganisationStatus.APPROVED if approve else OrganisationStatus.REJECTED
+    organisation.status = status
+    organisation.decisions.append(
+        ModerationDecision(status=status, reason=reason.strip(), decided_by=decided_by)
+    )
+    collective = organisation.collective
+    queue_mail(
+        organisation.contact_email,
+        f"{organisation.name} rejoint le collectif {collective.name}"
+        if approve
+        else f"Votre demande d’adhésion au collectif {collective.name}",
+        "organisations/approved" if approve else "organisations/rejected",
+        organisation=organisation,
+        collective=collective,
+        reason=reason.strip(),
+        directory_url=public_url_for("organisations.directory"),
+    )
+    db.session.flush()
+    return organisation
+
+
+def members(kind: OrganisationKind | None = None, departement: str | None = None, search: str = ""):  # type: ignore[no-untyped-def]
+    """Approved organisations that agreed to be listed, by name."""
+    query = select(Organisation).where(
+        Organisation.status == OrganisationStatus.APPROVED, Organisation.listed.is_(True)
+    )
+    if kind:
+        query = query.where(Organisation.kind == kind)
+    if departement:
+        query = query.where(Organisation.departement == departement)
+    if key := name_key(search):
+        query = query.where(Organisation.name_key.contains(key, autoescape=True))
+    return list(db.session.execute(query.order_by(Organisation.name_key)).scalars())
+
+
+def member_count() -> int:
+    """Every approved organisation, listed or not: the collective counts them all."""
+    return db.session.execute(
+        select(func.count(Organisation.id)).where(
+            Organisation.status == OrganisationStatus.APPROVED
+        )
+    ).scalar_one()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy.exc import IntegrityError
 
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
+from campaign.core.geo import DEPARTEMENTS
 from campaign.extensions import db, limiter
 from campaign.organisations import services
-from campaign.organisations.forms import ApplyForm
+from campaign.organisations.forms import KIND_LABELS, ApplyForm
+from campaign.organisations.models import NATIONAL, OrganisationKind
 
 bp = Blueprint("organisations", __name__)
 
@@ -72,3 +83,26 @@ def confirm(organisation_id: int, token: str) -> tuple[str, int]:
         organisation=organisation,
         collective=current_collective(),
     ), (200 if organisation else 404)
+
+
+@bp.get("/organisations")
+def directory() -> str:
+    """The public directory of members, filtered without JavaScript (a GET form)."""
+    kind = request.args.get("type", "")
+    departement = request.args.get("departement", "")
+    search = request.args.get("q", "")[:100]
+    kinds = {k.value: k for k in OrganisationKind}
+    return render_template(
+        "organisations/directory.html",
+        collective=current_collective(),
+        members=services.members(
+            kind=kinds.get(kind),
+            departement=departement if departement in {NATIONAL, *DEPARTEMENTS} else None,
+            search=search,
+        ),
+        total=services.member_count(),
+        kind_labels=KIND_LABELS,
+        departements=DEPARTEMENTS,
+        national=NATIONAL,
+        filters={"type": kind, "departement": departement, "q": search},
+    )
