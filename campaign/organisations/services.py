@@ -6,12 +6,14 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import func, or_, select
 
 from campaign.content.models import Collective
 from campaign.core.db import utcnow
 from campaign.core.mail import queue_mail
 from campaign.core.tokens import hash_token, new_nonce, token_for
+from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
 from campaign.organisations.models import (
@@ -20,6 +22,7 @@ from campaign.organisations.models import (
     OrganisationKind,
     OrganisationStatus,
 )
+from campaign.petition.models import Signature
 
 CONFIRM_PURPOSE = "organisation-confirm"
 
@@ -82,7 +85,7 @@ def apply(collective: Collective, data: Application) -> Organisation:
         contact_phone=data.contact_phone,
         listed=data.listed,
         shares_demands_at=utcnow(),
-        referral_code=secrets.token_urlsafe(9),  # 12 characters, unguessable
+        referral_code=secrets.token_hex(6),  # 12 characters: short in a link, never guessed
         token_nonce=new_nonce(),
     )
     db.session.add(organisation)
@@ -177,3 +180,38 @@ def member_count() -> int:
             Organisation.status == OrganisationStatus.APPROVED
         )
     ).scalar_one()
+
+
+_referrals: TTLCache[int] = TTLCache()
+
+
+def referring_organisation_id(referral_code: str | None) -> int | None:
+    """The approved member behind a referral code (cached: every signing asks)."""
+    if not referral_code:
+        return None
+
+    def load() -> int | None:
+        return db.session.execute(
+            select(Organisation.id).where(
+                Organisation.referral_code == referral_code,
+                Organisation.status == OrganisationStatus.APPROVED,
+            )
+        ).scalar_one_or_none()
+
+    return _referrals.get_or_compute(referral_code, current_app.config["PAGE_CACHE_SECONDS"], load)
+
+
+def signatures_brought(organisation_id: int) -> int:
+    """Confirmed signatures that came through the organisation's referral link."""
+    return db.session.execute(
+        select(func.count(Signature.id)).where(
+            Signature.organisation_id == organisation_id, Signature.confirmed_at.is_not(None)
+        )
+    ).scalar_one()
+
+
+def public_member(organisation_id: int) -> Organisation | None:
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None or organisation.status is not OrganisationStatus.APPROVED:
+        return None
+    return organisation if organisation.listed else None

@@ -17,10 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
 from campaign.core.geo import DEPARTEMENTS
+from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.organisations import services
 from campaign.organisations.forms import KIND_LABELS, ApplyForm
 from campaign.organisations.models import NATIONAL, OrganisationKind
+from campaign.petition import services as petition_services
 
 bp = Blueprint("organisations", __name__)
 
@@ -105,4 +107,24 @@ def directory() -> str:
         departements=DEPARTEMENTS,
         national=NATIONAL,
         filters={"type": kind, "departement": departement, "q": search},
+    )
+
+
+@bp.get("/organisations/<int:organisation_id>")
+def member(organisation_id: int) -> str:
+    organisation = services.public_member(organisation_id)
+    if organisation is None:
+        abort(404)
+    petitions = [p for p in petition_services.public_petitions() if p.is_open()]
+    return render_template(
+        "organisations/member.html",
+        collective=organisation.collective,
+        organisation=organisation,
+        kind_label=KIND_LABELS[organisation.kind],
+        national=NATIONAL,
+        brought=services.signatures_brought(organisation.id),
+        referral_links=[
+            (p, public_url_for("petition.show", slug=p.slug, org=organisation.referral_code))
+            for p in petitions
+        ],
     )

@@ -71,6 +71,7 @@ class SignForm(PublicForm):
     utm_source = HiddenField()
     utm_medium = HiddenField()
     utm_campaign = HiddenField()
+    org = HiddenField()  # a member organisation's referral code
 
     def validate_country(self, field: SelectField) -> None:
         if field.data not in country_codes():
@@ -91,7 +92,7 @@ class SignForm(PublicForm):
                 "Code postal invalide : il faut 5 chiffres d’un code français, par exemple 75011."
             )
 
-    tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign")
+    tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign", "org")
 
     def is_bot(self) -> bool:
         return bool(self.website.data)
@@ -116,4 +117,5 @@ class SignForm(PublicForm):
             optin_collective=bool(self.optin_collective.data),
             source=source,
             referrer_data=referrer_data,
+            referral_code=clean_tag(self.org.data),
         )

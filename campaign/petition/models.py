@@ -115,6 +115,10 @@ class Signature(db.Model):
     optin_collective: Mapped[bool] = mapped_column(default=False)  # hear from the collective
     source: Mapped[str | None] = mapped_column(String(64), index=True)  # ?source= / utm_source
     referrer_data: Mapped[dict[str, str] | None] = mapped_column(db.JSON)  # other utm_* tags
+    # The member organisation whose referral link brought the signer (?org=<referral code>).
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
     token_nonce: Mapped[str] = mapped_column(String(32))  # the link is an HMAC of it, tokens.py
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the link token
     token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

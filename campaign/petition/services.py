@@ -22,6 +22,7 @@ from campaign.core.tokens import hash_token, new_nonce, token_for
 from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
+from campaign.organisations.services import referring_organisation_id
 from campaign.petition import counting, tasks
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.petition.models import Petition, PetitionStatus, Signature, phase_of
@@ -46,6 +47,7 @@ class SignatureInput:
     optin_collective: bool = False
     source: str | None = None
     referrer_data: dict[str, str] = field(default_factory=dict)
+    referral_code: str | None = None  # a member organisation's, from ?org=
     consent_version: str = CURRENT_CONSENT_VERSION
 
 
@@ -168,6 +170,7 @@ def sign(
             "optin_collective": data.optin_collective,
             "source": data.source,
             "referrer_data": data.referrer_data or None,
+            "organisation_id": referring_organisation_id(data.referral_code),
             "token_nonce": nonce,
             "token_hash": hash_token(token_for(nonce, TOKEN_PURPOSE)),
             "token_expires_at": _expiry(now),
