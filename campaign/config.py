@@ -104,7 +104,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 5),
         # Public counts may be this many seconds old (per worker process cache).
         "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
-        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # A logo may be 2 MB (refused beside its field above that); whole requests 4 MB.
+        "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,

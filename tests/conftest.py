@@ -14,6 +14,8 @@ import pytest
 
 # The queue is built when campaign is imported: keep its SQLite file out of instance/.
 os.environ["QUEUE_DB_PATH"] = os.path.join(tempfile.mkdtemp(), "queue.sqlite3")
+# Uploads and the like go to a throwaway instance folder, not the checkout's.
+os.environ["INSTANCE_PATH"] = tempfile.mkdtemp()
 os.environ.pop("REDIS_URL", None)
 from flask import Flask
 from flask.testing import FlaskClient

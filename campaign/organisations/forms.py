@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
@@ -24,6 +25,7 @@ from campaign.core.forms import (
     required,
 )
 from campaign.core.geo import DEPARTEMENTS
+from campaign.core.images import MAX_BYTES, ImageRejectedError, logo_png
 from campaign.core.text import FORMULA_PREFIXES, collapse_spaces
 from campaign.organisations.identifiers import identifier_problem, normalise_identifier
 from campaign.organisations.models import NATIONAL, OrganisationKind
@@ -97,6 +99,7 @@ class ApplyForm(PublicForm):
         validators=[max_length(20)],
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
+    logo = FileField("Logo (facultatif)", render_kw={"accept": "image/png,image/jpeg,image/webp"})
     shares_demands = BooleanField(
         validators=[
             required(
@@ -129,6 +132,17 @@ class ApplyForm(PublicForm):
         if field.data and not _PHONE.match(field.data):
             raise ValidationError("Numéro invalide : 10 chiffres, par exemple 06 12 34 56 78.")
 
+    def validate_logo(self, field: FileField) -> None:
+        """Checked by its content and re-encoded now, so the view only has to store it."""
+        self.logo_png: bytes | None = None
+        upload = field.data
+        if upload is None or not getattr(upload, "filename", ""):
+            return
+        try:
+            self.logo_png = logo_png(upload.read(MAX_BYTES + 1))
+        except ImageRejectedError as exc:
+            raise ValidationError(str(exc)) from exc
+
     def is_bot(self) -> bool:
         return bool(self.website_check.data)
 
@@ -144,4 +158,5 @@ class ApplyForm(PublicForm):
             presentation=self.presentation.data,
             contact_phone=self.contact_phone.data or None,
             listed=bool(self.listed.data),
+            logo_png=getattr(self, "logo_png", None),
         )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, or_, select
 
 from campaign.content.models import Collective
+from campaign.core import images
 from campaign.core.db import utcnow
 from campaign.core.mail import queue_mail
 from campaign.core.tokens import hash_token, new_nonce, token_for
@@ -43,6 +45,12 @@ class Application:
     presentation: str = ""
     contact_phone: str | None = None
     listed: bool = False
+    logo_png: bytes | None = None  # already checked and re-encoded (core/images.py)
+
+
+def logo_folder() -> Path:
+    """Uploaded logos live in the instance folder, never under static/."""
+    return Path(current_app.instance_path) / "uploads" / "logos"
 
 
 def name_key(name: str) -> str:
@@ -88,6 +96,8 @@ def apply(collective: Collective, data: Application) -> Organisation:
         referral_code=secrets.token_hex(6),  # 12 characters: short in a link, never guessed
         token_nonce=new_nonce(),
     )
+    if data.logo_png:
+        organisation.logo_filename = images.store(logo_folder(), data.logo_png)
     db.session.add(organisation)
     db.session.flush()
     queue_mail(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -10,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from sqlalchemy.exc import IntegrityError
@@ -127,4 +130,17 @@ def member(organisation_id: int) -> str:
             (p, public_url_for("petition.show", slug=p.slug, org=organisation.referral_code))
             for p in petitions
         ],
+    )
+
+
+_LOGO_NAME = re.compile(r"[0-9a-f]{32}\.png")
+
+
+@bp.get("/organisations/logos/<name>")
+def logo(name: str) -> Response:
+    if not _LOGO_NAME.fullmatch(name):
+        abort(404)
+    # Random, never reused names: the file behind a name never changes.
+    return send_from_directory(
+        services.logo_folder(), name, mimetype="image/png", max_age=365 * 24 * 3600
     )

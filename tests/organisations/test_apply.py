@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import io
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
+from PIL import Image
 from sqlalchemy import select
 
 from campaign.extensions import db
@@ -157,3 +160,46 @@ def test_applying_without_csrf_is_refused(app: Flask, client, collective):
     assert response.status_code == 400
     assert "Le formulaire a expiré" in html.unescape(response.text)
     assert _organisations(app) == []
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 120), (180, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_logo_is_checked_reencoded_stored_apart_and_served(app: Flask, client, collective):
+    response = _apply(client, logo=(io.BytesIO(_png()), "logo.png"))
+    assert response.status_code == 303
+    [organisation] = _organisations(app)
+    name = organisation.logo_filename
+    assert re.fullmatch(r"[0-9a-f]{32}\.png", name)
+    assert "static" not in str(Path(app.instance_path))
+
+    with client.get(f"/organisations/logos/{name}") as served:
+        assert served.status_code == 200
+        assert served.mimetype == "image/png"
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        with Image.open(io.BytesIO(served.data)) as image:
+            assert image.size == (300, 120)
+    assert client.get("/organisations/logos/..%2Fsecret.png").status_code == 404
+    assert client.get("/organisations/logos/" + "0" * 32 + ".png").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [
+        (b"<html><script>alert(1)</script></html>", "logo.png"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "logo.png"),
+        (b"%PDF-1.4", "logo.jpg"),
+    ],
+)
+def test_a_file_that_is_not_an_image_is_refused_beside_the_field(
+    app: Flask, client, collective, outbox, upload
+):
+    data, filename = upload
+    response = _apply(client, logo=(io.BytesIO(data), filename))
+    assert response.status_code == 422
+    assert "PNG, JPEG ou WebP" in _error(response, "logo")
+    assert VALID["presentation"] in html.unescape(response.text)  # nothing typed is lost
+    assert _organisations(app) == [] and outbox == []
