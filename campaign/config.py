@@ -98,6 +98,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "RATELIMIT_SWALLOW_ERRORS": True,
         # A signature link stays valid this long; after that the page offers a new one.
         "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),
+        # A member organisation's management link works once, within this many hours.
+        "MANAGE_LINK_HOURS": _int("MANAGE_LINK_HOURS", 48),
         # Pending signatures are deleted this many days after their link expired.
         "PURGE_UNCONFIRMED_DAYS": _int("PURGE_UNCONFIRMED_DAYS", 30),
         # Hot public pages are rendered at most this often per worker (core/pagecache.py).

@@ -9,7 +9,7 @@ from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import Field, StringField
+from wtforms import EmailField, Field, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
 
@@ -64,6 +64,20 @@ class PublicForm(FlaskForm):
 
     class Meta:
         csrf = False
+
+
+def email_field(label: str = "Adresse e-mail") -> EmailField:
+    return EmailField(
+        label,
+        validators=[required(), max_length(254), email_address],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class EmailForm(PublicForm):
+    """Just an email address: to resend a link, to ask for a new one."""
+
+    email = email_field()
 
 
 class Honeypot(StringField):

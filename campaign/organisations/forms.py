@@ -160,3 +160,11 @@ class ApplyForm(PublicForm):
             listed=bool(self.listed.data),
             logo_png=getattr(self, "logo_png", None),
         )
+
+
+class ManageForm(PublicForm):
+    """What a member organisation may change itself: its presentation and its logo."""
+
+    presentation = ApplyForm.presentation
+    logo = ApplyForm.logo
+    validate_logo = ApplyForm.validate_logo

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 
 from campaign.content.models import Collective
@@ -164,6 +165,8 @@ def decide(organisation_id: int, approve: bool, decided_by: str, reason: str = "
         collective=collective,
         reason=reason.strip(),
         directory_url=public_url_for("organisations.directory"),
+        manage_url=manage_url(organisation) if approve else None,
+        hours=current_app.config["MANAGE_LINK_HOURS"],
     )
     db.session.flush()
     return organisation
@@ -225,3 +228,75 @@ def public_member(organisation_id: int) -> Organisation | None:
     if organisation is None or organisation.status is not OrganisationStatus.APPROVED:
         return None
     return organisation if organisation.listed else None
+
+
+MANAGE_SALT = "organisation-manage"
+
+
+def _manage_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MANAGE_SALT)
+
+
+def manage_url(organisation: Organisation) -> str:
+    """A link to the organisation's management space: expiring, and good for one use."""
+    token = _manage_serializer().dumps({"id": organisation.id, "nonce": organisation.token_nonce})
+    return public_url_for("organisations.manage_link", token=token)
+
+
+def send_manage_links(email: str) -> None:
+    """Email a management link to every member organisation with this contact address.
+
+    The caller shows the same message whether or not there is one.
+    """
+    matches = db.session.execute(
+        select(Organisation).where(
+            func.lower(Organisation.contact_email) == email.strip().lower(),
+            Organisation.status == OrganisationStatus.APPROVED,
+        )
+    ).scalars()
+    for organisation in matches:
+        queue_mail(
+            organisation.contact_email,
+            f"Votre lien de gestion : {organisation.name}",
+            "organisations/manage_link",
+            organisation=organisation,
+            collective=organisation.collective,
+            manage_url=manage_url(organisation),
+            hours=current_app.config["MANAGE_LINK_HOURS"],
+        )
+
+
+def use_manage_link(token: str) -> Organisation | None:
+    """The organisation behind a valid, unused, unexpired link; the link is then spent."""
+    max_age = current_app.config["MANAGE_LINK_HOURS"] * 3600
+    try:
+        payload = _manage_serializer().loads(token, max_age=max_age)
+    except BadData:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    organisation = db.session.get(Organisation, payload.get("id"))
+    if (
+        organisation is None
+        or organisation.status is not OrganisationStatus.APPROVED
+        or not secrets.compare_digest(str(payload.get("nonce")), organisation.token_nonce)
+    ):
+        return None
+    organisation.token_nonce = new_nonce()  # spends this link (and any older one)
+    return organisation
+
+
+def update_profile(organisation: Organisation, presentation: str, logo: bytes | None) -> None:
+    organisation.presentation = presentation
+    if logo:
+        organisation.logo_filename = images.store(logo_folder(), logo)
+
+
+def public_member_for_management(organisation_id: object) -> Organisation | None:
+    """The approved organisation a management session is for (listed or not)."""
+    if not isinstance(organisation_id, int):
+        return None
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None or organisation.status is not OrganisationStatus.APPROVED:
+        return None
+    return organisation

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import re
+import time
 
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
     send_from_directory,
+    session,
     url_for,
 )
 from sqlalchemy.exc import IntegrityError
 
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
+from campaign.core.forms import EmailForm
 from campaign.core.geo import DEPARTEMENTS
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.organisations import services
-from campaign.organisations.forms import KIND_LABELS, ApplyForm
-from campaign.organisations.models import NATIONAL, OrganisationKind
+from campaign.organisations.forms import KIND_LABELS, ApplyForm, ManageForm
+from campaign.organisations.models import NATIONAL, Organisation, OrganisationKind
 from campaign.petition import services as petition_services
+from campaign.petition.models import Petition
 
 bp = Blueprint("organisations", __name__)
 
@@ -118,7 +123,6 @@ def member(organisation_id: int) -> str:
     organisation = services.public_member(organisation_id)
     if organisation is None:
         abort(404)
-    petitions = [p for p in petition_services.public_petitions() if p.is_open()]
     return render_template(
         "organisations/member.html",
         collective=organisation.collective,
@@ -126,11 +130,17 @@ def member(organisation_id: int) -> str:
         kind_label=KIND_LABELS[organisation.kind],
         national=NATIONAL,
         brought=services.signatures_brought(organisation.id),
-        referral_links=[
-            (p, public_url_for("petition.show", slug=p.slug, org=organisation.referral_code))
-            for p in petitions
-        ],
+        referral_links=_referral_links(organisation),
     )
+
+
+def _referral_links(organisation: Organisation) -> list[tuple[Petition, str]]:
+    """Each open petition with the organisation's link to it."""
+    return [
+        (p, public_url_for("petition.show", slug=p.slug, org=organisation.referral_code))
+        for p in petition_services.public_petitions()
+        if p.is_open()
+    ]
 
 
 _LOGO_NAME = re.compile(r"[0-9a-f]{32}\.png")
@@ -144,3 +154,69 @@ def logo(name: str) -> Response:
     return send_from_directory(
         services.logo_folder(), name, mimetype="image/png", max_age=365 * 24 * 3600
     )
+
+
+MANAGE_SESSION_SECONDS = 2 * 3600
+LINK_SENT = (
+    "Si cette adresse est celle d’une organisation membre, "
+    "un lien de gestion vient de lui être envoyé."
+)
+
+
+@bp.route("/organisations/gerer", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGN_RATE_LIMIT"], methods=["POST"])
+def request_manage_link() -> Response | tuple[str, int]:
+    form = EmailForm()
+    if request.method == "POST":
+        if not form.validate():
+            return render_template("organisations/request_link.html", form=form), 422
+        services.send_manage_links(form.email.data)
+        db.session.commit()
+        flash(LINK_SENT, "success")
+        return redirect(url_for("organisations.request_manage_link"), code=303)
+    return render_template("organisations/request_link.html", form=EmailForm(formdata=None)), 200
+
+
+@bp.route("/organisations/gerer/<token>", methods=["GET", "POST"])
+def manage_link(token: str) -> Response | tuple[str, int]:
+    """GET only asks (a mail scanner must not spend the one-use link); POST opens the space."""
+    if request.method == "GET":
+        return render_template("organisations/manage_link.html", token=token), 200
+    organisation = services.use_manage_link(token)
+    db.session.commit()
+    if organisation is None:
+        form = EmailForm(formdata=None)
+        return render_template("organisations/request_link.html", form=form, spent=True), 410
+    session["managed_organisation"] = organisation.id
+    session["managed_until"] = time.time() + MANAGE_SESSION_SECONDS
+    return redirect(url_for("organisations.manage"), code=303)
+
+
+def _managed_organisation() -> Organisation | None:
+    if session.get("managed_until", 0) < time.time():
+        return None
+    return services.public_member_for_management(session.get("managed_organisation"))
+
+
+@bp.route("/organisations/espace", methods=["GET", "POST"])
+def manage() -> Response | tuple[str, int]:
+    organisation = _managed_organisation()
+    if organisation is None:
+        return redirect(url_for("organisations.request_manage_link"))
+    form = ManageForm(obj=organisation if request.method == "GET" else None)
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            services.update_profile(organisation, form.presentation.data, form.logo_png)
+            db.session.commit()
+            flash("Modifications enregistrées.", "success")
+            return redirect(url_for("organisations.manage"), code=303)
+        status = 422
+    return render_template(
+        "organisations/manage.html",
+        organisation=organisation,
+        collective=organisation.collective,
+        form=form,
+        brought=services.signatures_brought(organisation.id),
+        referral_links=_referral_links(organisation),
+    ), status

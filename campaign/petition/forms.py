@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import ValidationError
 
 from campaign.core.forms import (
@@ -12,7 +12,7 @@ from campaign.core.forms import (
     Honeypot,
     PublicForm,
     country_codes,
-    email_address,
+    email_field,
     max_length,
     name_field,
     no_control_characters,
@@ -31,23 +31,11 @@ def clean_tag(value: str | None) -> str | None:
     return value if _TAG.match(value) else None
 
 
-def _email_field() -> EmailField:
-    return EmailField(
-        "Adresse e-mail",
-        validators=[required(), max_length(254), email_address],
-        render_kw={"autocomplete": "email"},
-    )
-
-
-class EmailForm(PublicForm):
-    email = _email_field()
-
-
 class SignForm(PublicForm):
     # Declared in the order shown, which is also the order of the error summary.
     first_name = name_field("Prénom", "given-name")
     last_name = name_field("Nom", "family-name")
-    email = _email_field()
+    email = email_field()
     country = SelectField(
         "Pays de résidence",
         choices=[],  # CountrySelect renders country_choices() itself, from a cache

@@ -16,11 +16,12 @@ from flask import (
 )
 
 from campaign.core import pagecache
+from campaign.core.forms import EmailForm
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
 from campaign.petition.consent import consent_text
-from campaign.petition.forms import EmailForm, SignForm, clean_tag
+from campaign.petition.forms import SignForm, clean_tag
 from campaign.petition.models import Petition
 
 bp = Blueprint("petition", __name__)
