@@ -45,4 +45,13 @@ def init_app(app: Flask) -> None:
         """Reject an application with a reason; its contact is emailed."""
         _decide(organisation_id, False, by, reason)
 
+    _moderation_link_command(group)
     app.cli.add_command(group)
+
+
+def _moderation_link_command(group: AppGroup) -> None:
+    @group.command("moderation-link")
+    @click.option("--by", required=True, help="The moderator's name, kept with each decision.")
+    def moderation_link(by: str) -> None:
+        """Print a sign-in link (valid 24 hours) to the moderation page."""
+        click.echo(services.moderation_url(by))

@@ -300,3 +300,28 @@ def public_member_for_management(organisation_id: object) -> Organisation | None
     if organisation is None or organisation.status is not OrganisationStatus.APPROVED:
         return None
     return organisation
+
+
+MODERATION_SALT = "organisation-moderation"
+
+
+def moderation_url(moderator: str) -> str:
+    """A sign-in link to the interim moderation page, printed by a `flask` command.
+
+    The organisers' console will replace it with real accounts; until then whoever can run
+    commands on the server hands these links out, each naming its moderator.
+    """
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MODERATION_SALT)
+    token = serializer.dumps({"by": moderator})
+    return public_url_for("organisations.moderation_sign_in", token=token)
+
+
+def moderator_from_link(token: str) -> str | None:
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MODERATION_SALT)
+    try:
+        payload = serializer.loads(token, max_age=24 * 3600)
+    except BadData:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("by"), str):
+        return None
+    return payload["by"]

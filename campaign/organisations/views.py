@@ -220,3 +220,59 @@ def manage() -> Response | tuple[str, int]:
         brought=services.signatures_brought(organisation.id),
         referral_links=_referral_links(organisation),
     ), status
+
+
+# --- interim moderation page (the organisers' console takes it over) ----------------------
+
+MODERATION_SESSION_SECONDS = 4 * 3600
+
+
+@bp.route("/moderation/connexion/<token>", methods=["GET", "POST"])
+def moderation_sign_in(token: str) -> Response | tuple[str, int]:
+    """GET asks, POST signs in: a link printed by `flask organisations moderation-link`."""
+    moderator = services.moderator_from_link(token)
+    if moderator is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("organisations/moderation_sign_in.html", moderator=moderator), 200
+    session.clear()  # a new session for a new role
+    session["moderator"] = moderator
+    session["moderator_until"] = time.time() + MODERATION_SESSION_SECONDS
+    return redirect(url_for("organisations.moderation"), code=303)
+
+
+def _moderator() -> str:
+    if session.get("moderator_until", 0) < time.time() or not session.get("moderator"):
+        abort(403)
+    return session["moderator"]
+
+
+@bp.get("/moderation")
+def moderation() -> str:
+    _moderator()
+    return render_template(
+        "organisations/moderation.html",
+        pending=services.pending_applications(),
+        kind_labels=KIND_LABELS,
+        national=NATIONAL,
+        collective=current_collective(),
+    )
+
+
+@bp.post("/moderation/<int:organisation_id>")
+def moderate(organisation_id: int) -> Response:
+    moderator = _moderator()
+    approve = request.form.get("decision") == "approve"
+    reason = request.form.get("reason", "")[:1000]
+    if not approve and not reason.strip():
+        flash("Indiquez le motif du refus : il est envoyé à l’organisation.", "error")
+        return redirect(url_for("organisations.moderation"), code=303)
+    try:
+        organisation = services.decide(organisation_id, approve, moderator, reason)
+    except services.NotPendingError:
+        flash("Cette demande a déjà été traitée.", "error")
+        return redirect(url_for("organisations.moderation"), code=303)
+    db.session.commit()
+    verb = "approuvée" if approve else "refusée"
+    flash(f"Demande de « {organisation.name} » {verb}.", "success")
+    return redirect(url_for("organisations.moderation"), code=303)
