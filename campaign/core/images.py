@@ -28,7 +28,9 @@ class ImageRejectedError(ValueError):
 def logo_png(data: bytes) -> bytes:
     """The logo, decoded and re-encoded as a PNG of at most OUTPUT_SIDE pixels a side."""
     if len(data) > MAX_BYTES:
-        raise ImageRejectedError("Le logo dépasse 2 Mo : envoyez une image plus légère.")
+        raise ImageRejectedError(
+            f"Le logo dépasse {MAX_BYTES // (1024 * 1024) or 1} Mo : envoyez une image plus légère."
+        )
     try:
         with warnings.catch_warnings():
             # Pillow only warns about a decompression bomb below twice its limit: refuse both.
@@ -48,14 +50,11 @@ def logo_png(data: bytes) -> bytes:
                 picture = image.convert("RGBA")
     except ImageRejectedError:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejectedError(
+            f"Le logo est trop grand : {MAX_SIDE} pixels de côté au maximum."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageRejectedError(
             "Ce fichier n’est pas une image PNG, JPEG ou WebP lisible."
         ) from exc

@@ -54,4 +54,6 @@ def _moderation_link_command(group: AppGroup) -> None:
     @click.option("--by", required=True, help="The moderator's name, kept with each decision.")
     def moderation_link(by: str) -> None:
         """Print a sign-in link (valid 24 hours) to the moderation page."""
-        click.echo(services.moderation_url(by))
+        if not 0 < len(by.strip()) <= 200:
+            raise click.BadParameter("1 to 200 characters.", param_hint="--by")
+        click.echo(services.moderation_url(by.strip()))

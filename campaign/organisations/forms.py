@@ -139,7 +139,11 @@ class ApplyForm(PublicForm):
         if upload is None or not getattr(upload, "filename", ""):
             return
         try:
-            self.logo_png = logo_png(upload.read(MAX_BYTES + 1))
+            data = upload.read(MAX_BYTES + 1)
+        finally:
+            upload.close()  # big uploads are spooled to a temporary file: free it now
+        try:
+            self.logo_png = logo_png(data)
         except ImageRejectedError as exc:
             raise ValidationError(str(exc)) from exc
 

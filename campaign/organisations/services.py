@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from campaign.content.models import Collective
 from campaign.core import images
@@ -54,21 +55,49 @@ def logo_folder() -> Path:
     return Path(current_app.instance_path) / "uploads" / "logos"
 
 
+NAME_KEY_LENGTH = 200  # the column's size
+
+
 def name_key(name: str) -> str:
-    """'Enfance & Familles – Rennes' and 'ENFANCE ET FAMILLES rennes' are the same name."""
-    name = name.replace("&", " et ")
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
-    return " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+    """'Enfance & Familles – Rennes' and 'ENFANCE ET FAMILLES rennes' are the same name.
+
+    Accents are dropped but every script's letters are kept (a name in Arabic or with an
+    emoji is not folded to nothing); the key is cut to its column's size.
+    """
+    decomposed = unicodedata.normalize("NFKD", name.replace("&", " et ").casefold())
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    key = " ".join("".join(c if c.isalnum() else " " for c in letters).split())
+    return (key or name.casefold().strip())[:NAME_KEY_LENGTH]
 
 
-def _already_applied(collective: Collective, data: Application, key: str) -> bool:
+# An application not confirmed within this time no longer holds its name or number, so a
+# stranger cannot squat a real organisation's SIREN with an address they never confirm.
+UNCONFIRMED_HOLD = timedelta(hours=48)
+
+
+def _make_room(collective: Collective, data: Application, key: str) -> None:
+    """Refuse a duplicate of a live application; release the keys of dead ones.
+
+    Live: pending, approved, or unconfirmed for less than UNCONFIRMED_HOLD. A stale
+    unconfirmed application is deleted; a rejected one keeps its record (and decisions)
+    but gives up its name and number, so the organisation may apply again.
+    """
     same = (Organisation.name_key == key) & (Organisation.departement == data.departement)
     if data.identifier:
         same = or_(same, Organisation.identifier == data.identifier)
-    found = db.session.execute(
-        select(Organisation.id).where(Organisation.collective_id == collective.id, same).limit(1)
-    ).first()
-    return found is not None
+    conflicts = db.session.execute(
+        select(Organisation).where(Organisation.collective_id == collective.id, same)
+    ).scalars()
+    cutoff = utcnow() - UNCONFIRMED_HOLD
+    for other in conflicts:
+        if other.status is OrganisationStatus.REJECTED:
+            other.identifier = None
+            other.name_key = f"{other.name_key[: NAME_KEY_LENGTH - 12]}#{other.id}"
+        elif other.status is OrganisationStatus.UNCONFIRMED and other.created_at < cutoff:
+            db.session.delete(other)
+        else:
+            raise DuplicateApplicationError(data.name)
+    db.session.flush()
 
 
 def apply(collective: Collective, data: Application) -> Organisation:
@@ -78,8 +107,7 @@ def apply(collective: Collective, data: Application) -> Organisation:
     constraints back the check below when two applications race.
     """
     key = name_key(data.name)
-    if _already_applied(collective, data, key):
-        raise DuplicateApplicationError(data.name)
+    _make_room(collective, data, key)
     organisation = Organisation(
         collective=collective,
         name=data.name,
@@ -282,14 +310,24 @@ def use_manage_link(token: str) -> Organisation | None:
         or not secrets.compare_digest(str(payload.get("nonce")), organisation.token_nonce)
     ):
         return None
-    organisation.token_nonce = new_nonce()  # spends this link (and any older one)
-    return organisation
+    # Spend the link (and any older one) with a conditional UPDATE: of two simultaneous
+    # uses, only one changes the row.
+    spent = db.session.execute(
+        update(Organisation)
+        .where(Organisation.id == organisation.id, Organisation.token_nonce == payload["nonce"])
+        .values(token_nonce=new_nonce())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return organisation if spent == 1 else None
 
 
 def update_profile(organisation: Organisation, presentation: str, logo: bytes | None) -> None:
     organisation.presentation = presentation
     if logo:
+        previous = organisation.logo_filename
         organisation.logo_filename = images.store(logo_folder(), logo)
+        if previous:  # a replaced logo must stop being served
+            (logo_folder() / previous).unlink(missing_ok=True)
 
 
 def public_member_for_management(organisation_id: object) -> Organisation | None:

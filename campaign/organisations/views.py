@@ -192,8 +192,14 @@ def manage_link(token: str) -> Response | tuple[str, int]:
     return redirect(url_for("organisations.manage"), code=303)
 
 
+def _still_valid(key: str) -> bool:
+    """Session deadlines are numbers we wrote; anything else counts as signed out."""
+    until = session.get(key)
+    return isinstance(until, int | float) and until > time.time()
+
+
 def _managed_organisation() -> Organisation | None:
-    if session.get("managed_until", 0) < time.time():
+    if not _still_valid("managed_until"):
         return None
     return services.public_member_for_management(session.get("managed_organisation"))
 
@@ -242,9 +248,10 @@ def moderation_sign_in(token: str) -> Response | tuple[str, int]:
 
 
 def _moderator() -> str:
-    if session.get("moderator_until", 0) < time.time() or not session.get("moderator"):
+    moderator = session.get("moderator")
+    if not _still_valid("moderator_until") or not isinstance(moderator, str) or not moderator:
         abort(403)
-    return session["moderator"]
+    return moderator
 
 
 @bp.get("/moderation")
@@ -262,7 +269,10 @@ def moderation() -> str:
 @bp.post("/moderation/<int:organisation_id>")
 def moderate(organisation_id: int) -> Response:
     moderator = _moderator()
-    approve = request.form.get("decision") == "approve"
+    decision = request.form.get("decision")
+    if decision not in {"approve", "reject"}:
+        abort(400)
+    approve = decision == "approve"
     reason = request.form.get("reason", "")[:1000]
     if not approve and not reason.strip():
         flash("Indiquez le motif du refus : il est envoyé à l’organisation.", "error")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import html
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from campaign.core.db import utcnow
 from campaign.extensions import db
+from campaign.organisations import services
 from campaign.organisations.models import Organisation, OrganisationStatus
 from campaign.organisations.views import DUPLICATE_MESSAGE
 from tests.conftest import PUBLIC_URL
@@ -133,6 +136,11 @@ def test_same_name_elsewhere_is_another_organisation(app: Flask, client, collect
         ({"presentation": "x" * 10_000}, "presentation", "1000 caractères"),
         ({"presentation": "bonjour\x00"}, "presentation", "caractères invisibles"),
         ({"contact_email": "pas-une-adresse"}, "contact_email", "Adresse e-mail invalide"),
+        ({"contact_email": "a" * 300 + "@example.org"}, "contact_email", "254 caractères"),
+        ({"contact_name": "x" * 10_000}, "contact_name", "100 caractères"),
+        ({"website": "https://" + "x" * 400 + ".fr"}, "website", "300 caractères"),
+        ({"contact_phone": "0" * 50}, "contact_phone", "20 caractères"),
+        ({"identifier": "9" * 50}, "identifier", "20 caractères"),
         ({"contact_name": "http://spam.example"}, "contact_name", "adresse web"),
     ],
 )
@@ -186,20 +194,85 @@ def test_a_logo_is_checked_reencoded_stored_apart_and_served(app: Flask, client,
     assert client.get("/organisations/logos/" + "0" * 32 + ".png").status_code == 404
 
 
+def _bomb() -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (30_000, 30_000)).save(out, format="PNG")  # small file, 900 M pixels
+    return out.getvalue()
+
+
+def test_a_logo_over_the_size_cap_is_refused_beside_the_field(
+    app: Flask, client, collective, outbox, monkeypatch: pytest.MonkeyPatch
+):
+    # The cap lowered to 100 kB: over 500 kB the test client would spool the body to a
+    # temporary file it never closes. The 2 MB cap itself is tested in tests/core.
+    monkeypatch.setattr("campaign.organisations.forms.MAX_BYTES", 100_000)
+    monkeypatch.setattr("campaign.core.images.MAX_BYTES", 100_000)
+    response = _apply(client, logo=(io.BytesIO(b"\x89PNG" + b"0" * 150_000), "big.png"))
+    assert response.status_code == 422
+    assert "dépasse" in _error(response, "logo")
+    assert _organisations(app) == [] and outbox == []
+
+
 @pytest.mark.parametrize(
-    "upload",
+    ("upload", "reason"),
     [
-        (b"<html><script>alert(1)</script></html>", "logo.png"),
-        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "logo.png"),
-        (b"%PDF-1.4", "logo.jpg"),
+        ((b"<html><script>alert(1)</script></html>", "logo.png"), "PNG, JPEG ou WebP"),
+        ((b'<svg xmlns="http://www.w3.org/2000/svg"/>', "logo.png"), "PNG, JPEG ou WebP"),
+        ((b"%PDF-1.4", "logo.jpg"), "PNG, JPEG ou WebP"),
+        ((_bomb(), "bomb.png"), "trop grand"),
     ],
 )
-def test_a_file_that_is_not_an_image_is_refused_beside_the_field(
-    app: Flask, client, collective, outbox, upload
+def test_a_file_that_is_not_an_acceptable_image_is_refused_beside_the_field(
+    app: Flask, client, collective, outbox, upload, reason
 ):
     data, filename = upload
     response = _apply(client, logo=(io.BytesIO(data), filename))
     assert response.status_code == 422
-    assert "PNG, JPEG ou WebP" in _error(response, "logo")
+    assert reason in _error(response, "logo")
     assert VALID["presentation"] in html.unescape(response.text)  # nothing typed is lost
     assert _organisations(app) == [] and outbox == []
+
+
+def test_an_unconfirmed_application_stops_holding_the_name_after_48_hours(
+    app: Flask, client, collective, outbox
+):
+    assert _apply(client, contact_email="squatter@example.org").status_code == 303
+    assert _apply(client).status_code == 409  # still held: it may yet be confirmed
+    with app.app_context():
+        db.session.execute(update(Organisation).values(created_at=utcnow() - timedelta(hours=49)))
+        db.session.commit()
+    assert _apply(client).status_code == 303
+    [organisation] = _organisations(app)
+    assert organisation.contact_email == "lea.martin@example.org"
+
+
+def test_a_rejected_organisation_may_apply_again_and_its_record_is_kept(
+    app: Flask, client, collective, outbox
+):
+    _apply(client)
+    [first] = _organisations(app)
+    with app.app_context():
+        db.session.get(Organisation, first.id).status = OrganisationStatus.PENDING
+        db.session.commit()
+        services.decide(first.id, False, decided_by="Camille", reason="Dossier incomplet")
+        db.session.commit()
+    assert _apply(client).status_code == 303
+    statuses = sorted(o.status.value for o in _organisations(app))
+    assert statuses == ["rejected", "unconfirmed"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "status"),
+    [
+        ("&" * 200, "& " * 100, 409),  # a key longer than the name must still fit its column
+        ("😀 Solidarité", "🎉 Solidarité", 409),  # a symbol does not make another name
+        ("😀😀", "🎉🎉", 303),  # but a name of symbols only is not folded to nothing
+        ("Солидарность", "Взаимопомощь", 303),  # other scripts keep their letters
+    ],
+)
+def test_names_in_any_script_fold_sensibly(
+    app: Flask, client, collective, outbox, first, second, status
+):
+    assert _apply(client, name=first, identifier="").status_code == 303
+    response = _apply(client, name=second, identifier="", contact_email="b@example.org")
+    assert response.status_code == status

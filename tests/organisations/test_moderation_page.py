@@ -69,3 +69,23 @@ def test_a_refusal_with_a_reason_is_recorded_and_sent(app: Flask, client, outbox
     )
     assert _status(app, organisation_id) is OrganisationStatus.REJECTED
     assert "Hors du champ du collectif" in outbox[-1].body
+
+
+def test_an_unknown_decision_is_refused_and_odd_sessions_are_signed_out(app: Flask, client, outbox):
+    organisation_id = _pending(app)
+    token = _sign_in(app, client)
+    odd = client.post(f"/moderation/{organisation_id}", data={"csrf_token": token, "decision": "x"})
+    assert odd.status_code == 400
+    assert _status(app, organisation_id) is OrganisationStatus.PENDING
+
+    for values in (
+        {"moderator_until": "abc"},
+        {"moderator_until": None},
+        {"moderator": ["Camille"]},
+    ):
+        with client.session_transaction() as session:
+            session.update(values)
+        assert client.get("/moderation").status_code == 403
+    with client.session_transaction() as session:
+        session.update({"managed_until": "abc", "managed_organisation": "1"})
+    assert client.get("/organisations/espace").status_code == 302
