@@ -261,13 +261,16 @@ def public_member(organisation_id: int) -> Organisation | None:
 MANAGE_SALT = "organisation-manage"
 
 
-def _manage_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MANAGE_SALT)
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    """Signed, timestamped tokens; the salt keeps one kind of link from passing for another."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def manage_url(organisation: Organisation) -> str:
     """A link to the organisation's management space: expiring, and good for one use."""
-    token = _manage_serializer().dumps({"id": organisation.id, "nonce": organisation.token_nonce})
+    token = _serializer(MANAGE_SALT).dumps(
+        {"id": organisation.id, "nonce": organisation.token_nonce}
+    )
     return public_url_for("organisations.manage_link", token=token)
 
 
@@ -298,7 +301,7 @@ def use_manage_link(token: str) -> Organisation | None:
     """The organisation behind a valid, unused, unexpired link; the link is then spent."""
     max_age = current_app.config["MANAGE_LINK_HOURS"] * 3600
     try:
-        payload = _manage_serializer().loads(token, max_age=max_age)
+        payload = _serializer(MANAGE_SALT).loads(token, max_age=max_age)
     except BadData:
         return None
     if not isinstance(payload, dict):
@@ -330,7 +333,7 @@ def update_profile(organisation: Organisation, presentation: str, logo: bytes | 
             (logo_folder() / previous).unlink(missing_ok=True)
 
 
-def public_member_for_management(organisation_id: object) -> Organisation | None:
+def member_for_management(organisation_id: object) -> Organisation | None:
     """The approved organisation a management session is for (listed or not)."""
     if not isinstance(organisation_id, int):
         return None
@@ -349,15 +352,13 @@ def moderation_url(moderator: str) -> str:
     The organisers' console will replace it with real accounts; until then whoever can run
     commands on the server hands these links out, each naming its moderator.
     """
-    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MODERATION_SALT)
-    token = serializer.dumps({"by": moderator})
+    token = _serializer(MODERATION_SALT).dumps({"by": moderator})
     return public_url_for("organisations.moderation_sign_in", token=token)
 
 
 def moderator_from_link(token: str) -> str | None:
-    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MODERATION_SALT)
     try:
-        payload = serializer.loads(token, max_age=24 * 3600)
+        payload = _serializer(MODERATION_SALT).loads(token, max_age=24 * 3600)
     except BadData:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("by"), str):

@@ -201,7 +201,7 @@ def _still_valid(key: str) -> bool:
 def _managed_organisation() -> Organisation | None:
     if not _still_valid("managed_until"):
         return None
-    return services.public_member_for_management(session.get("managed_organisation"))
+    return services.member_for_management(session.get("managed_organisation"))
 
 
 @bp.route("/organisations/espace", methods=["GET", "POST"])
