@@ -50,10 +50,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from campaign.content.views import bp as content_bp
     from campaign.organisations.views import bp as organisations_bp
     from campaign.petition.views import bp as petition_bp
+    from campaign.rallies.manage_views import bp as rally_admin_bp
+    from campaign.rallies.views import bp as rallies_bp
 
     app.register_blueprint(content_bp)
     app.register_blueprint(petition_bp)
     app.register_blueprint(organisations_bp)
+    app.register_blueprint(rallies_bp)
+    app.register_blueprint(rally_admin_bp)
     cli.init_app(app)
     if app.config["CAMPAIGN_ENV"] == "development":
         from campaign.core.devmail import bp as devmail_bp

@@ -106,6 +106,15 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 5),
         # Public counts may be this many seconds old (per worker process cache).
         "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
+        # Map tiles of the rally finder: any {z}/{x}/{y} tile server, with its attribution.
+        "MAP_TILES_URL": os.environ.get(
+            "MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        ),
+        "MAP_ATTRIBUTION": os.environ.get(
+            "MAP_ATTRIBUTION",
+            '© les contributeurs d’<a href="https://www.openstreetmap.org/copyright">'
+            "OpenStreetMap</a>",
+        ),
         # A logo may be 2 MB (refused beside its field above that); whole requests 4 MB.
         "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -3,14 +3,18 @@
 from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.organisations.models import ModerationDecision, Organisation
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
+from campaign.rallies.models import MobilisationDay, Rally, Rsvp
 
 __all__ = [
     "Collective",
     "Demand",
     "KeyFigure",
+    "MobilisationDay",
     "ModerationDecision",
     "Organisation",
     "Petition",
+    "Rally",
+    "Rsvp",
     "Signature",
     "SignatureCountDelta",
 ]

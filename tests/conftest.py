@@ -29,6 +29,7 @@ from campaign.core import pagecache
 from campaign.core.queue import huey
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
+from campaign.rallies import services as rally_services
 
 PUBLIC_URL = "https://petition.example.org"
 
@@ -114,6 +115,7 @@ def _empty_database(app: Flask) -> Iterator[None]:
     counting.forget_cached()
     pagecache.forget()
     services._refs.forget()
+    rally_services._visible_ids.forget()
     limiter.reset()
 
 

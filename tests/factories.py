@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 from flask_mail import Message
 
 from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.extensions import db
+from campaign.organisations.models import Organisation, OrganisationKind, OrganisationStatus
 from campaign.petition.models import Petition, PetitionStatus
+from campaign.places import gazetteer
+from campaign.rallies import services as rally_services
+from campaign.rallies.models import MobilisationDay, Rally, RallyStatus, today
+from campaign.rallies.services import RallyInput
 
 _seq = itertools.count(1)
 CONFIRM_LINK = re.compile(r"https?://\S+/signature/confirmer/[A-Za-z0-9_-]+")
@@ -98,3 +103,99 @@ def sign_through_form(client, slug: str, **fields: str):  # type: ignore[no-unty
     """Open the petition page and post its form as a person would (fields override)."""
     token = csrf_from(client.get(f"/petitions/{slug}").text)
     return client.post(f"/petitions/{slug}", data={**SIGN_FORM, "csrf_token": token, **fields})
+
+
+def make_member(collective: Collective, name: str = "Enfance Ensemble") -> Organisation:
+    """An approved member organisation (the application flow is tested elsewhere)."""
+    n = next(_seq)
+    organisation = Organisation(
+        collective=collective,
+        name=f"{name} {n}",
+        name_key=f"{name.lower()} {n}",
+        kind=OrganisationKind.ASSOCIATION,
+        departement="69",
+        contact_name="Camille Martin",
+        contact_email=f"contact{n}@example.org",
+        listed=True,
+        shares_demands_at=datetime.now(UTC),
+        status=OrganisationStatus.APPROVED,
+        referral_code=f"ref{n}",
+        token_nonce=f"{n:032x}",
+    )
+    db.session.add(organisation)
+    db.session.flush()
+    return organisation
+
+
+def make_day(
+    collective: Collective | None = None, *, when: date | None = None, title: str = ""
+) -> MobilisationDay:
+    collective = collective or make_collective()
+    when = when or today() + timedelta(days=30)
+    day = MobilisationDay(
+        collective=collective,
+        slug=f"journee-{next(_seq)}",
+        title=title or f"Journée du {when:%d/%m/%Y}",
+        date=when,
+        presentation="Journée nationale d’essai.",
+    )
+    db.session.add(day)
+    db.session.flush()
+    return day
+
+
+def make_rally(
+    day: MobilisationDay | None = None,
+    commune: str = "69123",  # Lyon
+    *,
+    when: date | None = None,
+    status: RallyStatus = RallyStatus.PUBLISHED,
+    start: time | None = time(14, 30),
+    end: time | None = time(17, 0),
+    capacity: int | None = None,
+    organisations: list[Organisation] | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    **fields: object,
+) -> Rally:
+    """A rally in a commune (INSEE code) of the real gazetteer, at its centre by default."""
+    day = day or make_day()
+    place = gazetteer.commune(commune)
+    assert place is not None, commune
+    rally = rally_services.create_rally(
+        RallyInput(
+            day_id=day.id,
+            commune=place,
+            date=when or day.date,
+            venue=str(fields.pop("venue", "Place Bellecour")),
+            address=str(fields.pop("address", "Place Bellecour, 69002 Lyon")),
+            start_time=start,
+            end_time=end,
+            capacity=capacity,
+            latitude=lat,
+            longitude=lon,
+            **fields,  # type: ignore[arg-type]
+        ),
+        status,
+        organisations,
+    )
+    return rally
+
+
+RSVP_LINK = re.compile(r"https?://\S+/rassemblements/venue/[A-Za-z0-9_-]+")
+RSVP_FORM = {"name": "Jeanne Dupont", "email": "jeanne@example.org", "consent": "y"}
+
+
+def rsvp_link(message: Message) -> str:
+    """The RSVP confirmation URL in an email's text part."""
+    match = RSVP_LINK.search(message.body)
+    assert match, f"no RSVP link in: {message.body!r}"
+    return match.group(0)
+
+
+def rsvp_through_form(client, rally_id: int, **fields: str):  # type: ignore[no-untyped-def]
+    """Open the rally page and post its « J'y serai » form (fields override)."""
+    token = csrf_from(client.get(f"/rassemblements/{rally_id}").text)
+    return client.post(
+        f"/rassemblements/{rally_id}", data={**RSVP_FORM, "csrf_token": token, **fields}
+    )

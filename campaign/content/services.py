@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,9 @@ from sqlalchemy import func, select
 from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.extensions import db
 from campaign.petition.models import Petition, PetitionStatus
+from campaign.places import gazetteer
+from campaign.places.gazetteer import fold
+from campaign.rallies.models import MobilisationDay, Rally, RallyStatus
 
 DATA_DIR = Path(__file__).parent / "data"
 DEMO_FILE = DATA_DIR / "les-400000.toml"
@@ -85,5 +88,33 @@ def load_content(path: Path = DEMO_FILE) -> Collective:
                 demands=[by_position[n] for n in p.get("demands", [])],
             )
         )
+    for d in data.get("mobilisation_days", []):
+        db.session.add(_mobilisation_day(collective, d))
     db.session.flush()
     return collective
+
+
+def _mobilisation_day(collective: Collective, data: dict[str, Any]) -> MobilisationDay:
+    """A day and its cities' rallies: published, venue and time « à préciser » (left
+    empty) unless the file gives them, placed at the city's centre."""
+    day = MobilisationDay(
+        collective=collective,
+        slug=data["slug"],
+        title=data["title"].strip(),
+        date=date.fromisoformat(str(data["date"])),
+        presentation=data.get("presentation", "").strip(),
+    )
+    for city in data.get("cities", []):
+        commune = next(c for c in gazetteer.find(city) if gazetteer.fold(c.name) == fold(city))
+        day.rallies.append(
+            Rally(
+                status=RallyStatus.PUBLISHED,
+                city=city,
+                commune_insee=commune.insee,
+                departement=commune.departement,
+                latitude=commune.lat,
+                longitude=commune.lon,
+                date=day.date,
+            )
+        )
+    return day

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Enum, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
+
+from campaign.extensions import db
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def str_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A column of a StrEnum, stored by value (a PostgreSQL enum type named `name`)."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,3 +60,19 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+@lru_cache(maxsize=16)
+def _insert_ignoring(table: Table, unique: tuple[str, ...], dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+def insert_ignoring_duplicate(
+    table: Table, unique: tuple[str, ...], values: dict[str, Any]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: the unique constraint decides, even under a race,
+    without aborting the transaction. True when a row was inserted. The statement is
+    built once per table: signing is the hottest write of the site."""
+    dialect = db.session.get_bind().dialect.name
+    return db.session.execute(_insert_ignoring(table, unique, dialect), values).rowcount == 1

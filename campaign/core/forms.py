@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -47,6 +48,24 @@ def email_address(form: object, field: Field) -> None:
         raise ValidationError(
             "Adresse e-mail invalide : vérifiez qu’elle a la forme nom@exemple.fr."
         ) from exc
+
+
+_PHONE = re.compile(r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$")
+
+
+def french_phone(form: object, field: Field) -> None:
+    if field.data and not _PHONE.match(field.data):
+        raise ValidationError("Numéro invalide : 10 chiffres, par exemple 06 12 34 56 78.")
+
+
+def phone_field(label: str) -> StringField:
+    """An optional French phone number."""
+    return StringField(
+        label,
+        filters=[lambda v: v.strip() if v else v],
+        validators=[max_length(20), french_phone],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
 
 
 def name_field(label: str, autocomplete: str) -> StringField:

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# Everything the pages load comes from the site itself: no inline script, no third party.
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(tiles_url: str) -> str:
+    """Everything comes from the site itself (no inline script, no third party) except
+    the map's tile images, from the tile server's origin."""
+    tiles = urlsplit(tiles_url)
+    tile_origin = f" {tiles.scheme}://{tiles.netloc}" if tiles.scheme in {"http", "https"} else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' data:{tile_origin}",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def _headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", current_app.extensions["csp"])
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("X-Frame-Options", "DENY")
@@ -43,4 +50,5 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops
         )
+    app.extensions["csp"] = content_security_policy(app.config["MAP_TILES_URL"])
     app.after_request(_headers)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import date, time
 
 from flask import Flask
-from flask_babel import format_decimal, format_percent, get_locale
+from flask_babel import format_date, format_decimal, format_percent, get_locale
 
 from campaign.core.urls import public_url_for
 
@@ -28,6 +29,18 @@ def french_spacing(text: str) -> str:
     return _OPENING.sub("«\u00a0", text)
 
 
+def long_date(value: date) -> str:
+    """« jeudi 15 mai 2025 »."""
+    return format_date(value, "EEEE d MMMM y")
+
+
+def clock(value: time) -> str:
+    """« 14 h 30 », « 14 h »: French clock times."""
+    return (
+        f"{value.hour}\u00a0h\u00a0{value.minute:02d}" if value.minute else f"{value.hour}\u00a0h"
+    )
+
+
 def progress(count: int, target: int) -> float:
     """Share of the target reached, between 0 and 1 (the bar stops full at the target)."""
     return min(count / target, 1.0) if target > 0 else 0.0
@@ -37,6 +50,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["thousands"] = thousands
     app.jinja_env.filters["fr"] = french_spacing
     app.jinja_env.filters["percent"] = format_percent
+    app.jinja_env.filters["fr_date"] = long_date
+    app.jinja_env.filters["fr_time"] = clock
     app.jinja_env.globals["progress"] = progress
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["public_url_for"] = public_url_for

@@ -22,6 +22,7 @@ from campaign.core.forms import (
     max_length,
     name_field,
     no_control_characters,
+    phone_field,
     required,
 )
 from campaign.core.geo import DEPARTEMENTS
@@ -39,7 +40,6 @@ KIND_LABELS = {
     OrganisationKind.COLLECTIF: "Collectif",
     OrganisationKind.AUTRE: "Autre",
 }
-_PHONE = re.compile(r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$")
 _WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
 
 
@@ -93,12 +93,7 @@ class ApplyForm(PublicForm):
         validators=[required(), max_length(254), email_address],
         render_kw={"autocomplete": "email"},
     )
-    contact_phone = StringField(
-        "Son téléphone (facultatif)",
-        filters=[lambda v: v.strip() if v else v],
-        validators=[max_length(20)],
-        render_kw={"autocomplete": "tel", "inputmode": "tel"},
-    )
+    contact_phone = phone_field("Son téléphone (facultatif)")
     logo = FileField("Logo (facultatif)", render_kw={"accept": "image/png,image/jpeg,image/webp"})
     shares_demands = BooleanField(
         validators=[
@@ -127,10 +122,6 @@ class ApplyForm(PublicForm):
             raise ValidationError(
                 "Adresse web invalide : elle doit commencer par https:// ou http://."
             )
-
-    def validate_contact_phone(self, field: StringField) -> None:
-        if field.data and not _PHONE.match(field.data):
-            raise ValidationError("Numéro invalide : 10 chiffres, par exemple 06 12 34 56 78.")
 
     def validate_logo(self, field: FileField) -> None:
         """Checked by its content and re-encoded now, so the view only has to store it."""

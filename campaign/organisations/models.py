@@ -5,18 +5,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaign.content.models import Collective
-from campaign.core.db import UTCDateTime, utcnow
+from campaign.core.db import UTCDateTime, str_enum, utcnow
 from campaign.extensions import db
 
 NATIONAL = "national"  # the département of an organisation that acts across France
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class OrganisationKind(enum.StrEnum):
@@ -48,7 +44,7 @@ class Organisation(db.Model):
     collective_id: Mapped[int] = mapped_column(ForeignKey("collectives.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200))  # folded name, for duplicates
-    kind: Mapped[OrganisationKind] = mapped_column(_enum(OrganisationKind, "organisation_kind"))
+    kind: Mapped[OrganisationKind] = mapped_column(str_enum(OrganisationKind, "organisation_kind"))
     identifier: Mapped[str | None] = mapped_column(String(10), unique=True)  # SIREN or RNA
     website: Mapped[str] = mapped_column(String(300), default="")
     departement: Mapped[str] = mapped_column(String(8), default=NATIONAL)  # or NATIONAL
@@ -60,7 +56,7 @@ class Organisation(db.Model):
     listed: Mapped[bool] = mapped_column(default=False)  # agreed to appear in the directory
     shares_demands_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it ticked the box
     status: Mapped[OrganisationStatus] = mapped_column(
-        _enum(OrganisationStatus, "organisation_status"),
+        str_enum(OrganisationStatus, "organisation_status"),
         default=OrganisationStatus.UNCONFIRMED,
         index=True,
     )
@@ -87,7 +83,7 @@ class ModerationDecision(db.Model):
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[OrganisationStatus] = mapped_column(
-        _enum(OrganisationStatus, "organisation_status")
+        str_enum(OrganisationStatus, "organisation_status")
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     decided_by: Mapped[str] = mapped_column(String(200))  # the organiser (accounts: console)

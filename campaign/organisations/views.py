@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from flask import (
     Blueprint,
@@ -15,7 +14,6 @@ from flask import (
     render_template,
     request,
     send_from_directory,
-    session,
     url_for,
 )
 from sqlalchemy.exc import IntegrityError
@@ -26,11 +24,13 @@ from campaign.core.forms import EmailForm
 from campaign.core.geo import DEPARTEMENTS
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
-from campaign.organisations import services
+from campaign.organisations import access, services
 from campaign.organisations.forms import KIND_LABELS, ApplyForm, ManageForm
 from campaign.organisations.models import NATIONAL, Organisation, OrganisationKind
 from campaign.petition import services as petition_services
 from campaign.petition.models import Petition
+from campaign.rallies import services as rally_services
+from campaign.rallies.models import today
 
 bp = Blueprint("organisations", __name__)
 
@@ -156,7 +156,6 @@ def logo(name: str) -> Response:
     )
 
 
-MANAGE_SESSION_SECONDS = 2 * 3600
 LINK_SENT = (
     "Si cette adresse est celle d’une organisation membre, "
     "un lien de gestion vient de lui être envoyé."
@@ -187,26 +186,13 @@ def manage_link(token: str) -> Response | tuple[str, int]:
     if organisation is None:
         form = EmailForm(formdata=None)
         return render_template("organisations/request_link.html", form=form, spent=True), 410
-    session["managed_organisation"] = organisation.id
-    session["managed_until"] = time.time() + MANAGE_SESSION_SECONDS
+    access.open_management(organisation)
     return redirect(url_for("organisations.manage"), code=303)
-
-
-def _still_valid(key: str) -> bool:
-    """Session deadlines are numbers we wrote; anything else counts as signed out."""
-    until = session.get(key)
-    return isinstance(until, int | float) and until > time.time()
-
-
-def _managed_organisation() -> Organisation | None:
-    if not _still_valid("managed_until"):
-        return None
-    return services.member_for_management(session.get("managed_organisation"))
 
 
 @bp.route("/organisations/espace", methods=["GET", "POST"])
 def manage() -> Response | tuple[str, int]:
-    organisation = _managed_organisation()
+    organisation = access.managed_organisation()
     if organisation is None:
         return redirect(url_for("organisations.request_manage_link"))
     form = ManageForm(obj=organisation if request.method == "GET" else None)
@@ -218,6 +204,7 @@ def manage() -> Response | tuple[str, int]:
             flash("Modifications enregistrées.", "success")
             return redirect(url_for("organisations.manage"), code=303)
         status = 422
+    rallies = rally_services.rallies_of(organisation)
     return render_template(
         "organisations/manage.html",
         organisation=organisation,
@@ -225,12 +212,13 @@ def manage() -> Response | tuple[str, int]:
         form=form,
         brought=services.signatures_brought(organisation.id),
         referral_links=_referral_links(organisation),
+        rallies=rallies,
+        counts=rally_services.confirmed_counts([r.id for r in rallies]),
+        today=today(),
     ), status
 
 
 # --- interim moderation page (the organisers' console takes it over) ----------------------
-
-MODERATION_SESSION_SECONDS = 4 * 3600
 
 
 @bp.route("/moderation/connexion/<token>", methods=["GET", "POST"])
@@ -241,22 +229,13 @@ def moderation_sign_in(token: str) -> Response | tuple[str, int]:
         abort(404)
     if request.method == "GET":
         return render_template("organisations/moderation_sign_in.html", moderator=moderator), 200
-    session.clear()  # a new session for a new role
-    session["moderator"] = moderator
-    session["moderator_until"] = time.time() + MODERATION_SESSION_SECONDS
+    access.open_moderation(moderator)
     return redirect(url_for("organisations.moderation"), code=303)
-
-
-def _moderator() -> str:
-    moderator = session.get("moderator")
-    if not _still_valid("moderator_until") or not isinstance(moderator, str) or not moderator:
-        abort(403)
-    return moderator
 
 
 @bp.get("/moderation")
 def moderation() -> str:
-    _moderator()
+    access.current_moderator()
     return render_template(
         "organisations/moderation.html",
         pending=services.pending_applications(),
@@ -268,7 +247,7 @@ def moderation() -> str:
 
 @bp.post("/moderation/<int:organisation_id>")
 def moderate(organisation_id: int) -> Response:
-    moderator = _moderator()
+    moderator = access.current_moderator()
     decision = request.form.get("decision")
     if decision not in {"approve", "reject"}:
         abort(400)

@@ -60,6 +60,7 @@ class SignForm(PublicForm):
     utm_medium = HiddenField()
     utm_campaign = HiddenField()
     org = HiddenField()  # a member organisation's referral code
+    rassemblement = HiddenField()  # the rally page the signer came from (its id)
 
     def validate_country(self, field: SelectField) -> None:
         if field.data not in country_codes():
@@ -80,7 +81,7 @@ class SignForm(PublicForm):
                 "Code postal invalide : il faut 5 chiffres d’un code français, par exemple 75011."
             )
 
-    tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign", "org")
+    tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign", "org", "rassemblement")
 
     def is_bot(self) -> bool:
         return bool(self.website.data)
@@ -106,4 +107,5 @@ class SignForm(PublicForm):
             source=source,
             referrer_data=referrer_data,
             referral_code=clean_tag(self.org.data),
+            rally_tag=clean_tag(self.rassemblement.data),
         )

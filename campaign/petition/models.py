@@ -119,6 +119,10 @@ class Signature(db.Model):
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
+    # The rally page the signer came from (its « Signer la pétition » link).
+    rally_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rallies.id", ondelete="SET NULL"), index=True
+    )
     token_nonce: Mapped[str] = mapped_column(String(32))  # the link is an HMAC of it, tokens.py
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the link token
     token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

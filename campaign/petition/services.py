@@ -6,14 +6,11 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
-from campaign.core.db import utcnow
+from campaign.core.db import insert_ignoring_duplicate, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
 from campaign.core.mail import queue_mail
@@ -26,6 +23,7 @@ from campaign.organisations.services import referring_organisation_id
 from campaign.petition import counting, tasks
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.petition.models import Petition, PetitionStatus, Signature, phase_of
+from campaign.rallies.services import visible_rally_id
 
 TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)
 # At most this many emails about one signature (per link lifetime): enough to help a
@@ -48,6 +46,7 @@ class SignatureInput:
     source: str | None = None
     referrer_data: dict[str, str] = field(default_factory=dict)
     referral_code: str | None = None  # a member organisation's, from ?org=
+    rally_tag: str | None = None  # a rally's id, from ?rassemblement= on its page's link
     consent_version: str = CURRENT_CONSENT_VERSION
 
 
@@ -57,20 +56,6 @@ class Notice(enum.Enum):
     CONFIRMATION = "confirmation"  # pending: the confirmation link (the same one each time)
     ALREADY_SIGNED = "already_signed"  # confirmed: "you have already signed"
     NONE = "none"  # never signed, withdrawn, petition closed, or MAX_EMAILS reached
-
-
-@lru_cache(maxsize=4)
-def _insert_statement(dialect: str) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING, built once: the hottest write of the site."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Signature.__table__).on_conflict_do_nothing(
-        index_elements=["petition_id", "email_canonical"]
-    )
-
-
-def _insert_ignoring_duplicate(values: dict[str, object]) -> None:
-    """The unique constraint decides, even under a race, without aborting the transaction."""
-    db.session.execute(_insert_statement(db.session.get_bind().dialect.name), values)
 
 
 def _expiry(now: datetime) -> datetime:
@@ -154,7 +139,9 @@ def sign(
         raise PetitionClosedError(petition.slug)
     canonical = canonical_email(data.email)
     nonce = new_nonce()
-    _insert_ignoring_duplicate(
+    insert_ignoring_duplicate(
+        Signature.__table__,
+        ("petition_id", "email_canonical"),
         {
             "petition_id": petition.id,
             "first_name": data.first_name,
@@ -171,12 +158,13 @@ def sign(
             "source": data.source,
             "referrer_data": data.referrer_data or None,
             "organisation_id": referring_organisation_id(data.referral_code),
+            "rally_id": visible_rally_id(data.rally_tag),
             "token_nonce": nonce,
             "token_hash": hash_token(token_for(nonce, TOKEN_PURPOSE)),
             "token_expires_at": _expiry(now),
             "created_at": now,
             "emails_sent": 0,
-        }
+        },
     )
     defer(tasks.notify_signer, petition.id, canonical)
 

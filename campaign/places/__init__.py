@@ -1,0 +1,1 @@
+"""Places: French communes, postcodes and distances, from open data shipped in the repo."""

@@ -1,0 +1,1 @@
+"""Mobilisation days and rallies: propose, publish, find the nearest, RSVP, calendars."""
