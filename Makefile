@@ -12,7 +12,7 @@ export FLASK_APP := wsgi.py
 run: export CAMPAIGN_ENV ?= development
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint install install-test chromium bench clean
+.PHONY: run test lint install install-test chromium bench clean vendor gazetteer
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
@@ -57,6 +57,20 @@ bench: $(STAMP)
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:
 	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || bash scripts/ensure-apt.sh chromium fonts-dejavu-core
+
+## Refresh static/vendor/ and the communes table from the npm packages pinned in package.json.
+## Their output is committed: neither `make run` nor production needs Node.js.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+vendor: node_modules/.installed
+	mkdir -p static/vendor/leaflet
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+	      node_modules/leaflet/dist/images node_modules/leaflet/LICENSE static/vendor/leaflet/
+
+gazetteer: node_modules/.installed $(STAMP)
+	$(BIN)/python scripts/build_gazetteer.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

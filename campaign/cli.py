@@ -12,8 +12,10 @@ from campaign.extensions import db
 
 def init_app(app: Flask) -> None:
     from campaign.organisations import cli as organisations_cli
+    from campaign.rallies import cli as rallies_cli
 
     organisations_cli.init_app(app)
+    rallies_cli.init_app(app)
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")
@@ -36,6 +38,7 @@ def init_app(app: Flask) -> None:
         """Run the job queue: sends mail, folds counts every minute."""
         from campaign.core.queue import huey, set_worker_app
         from campaign.petition import tasks  # noqa: F401  (registers the periodic task)
+        from campaign.rallies import tasks as rally_tasks  # noqa: F401
 
         # smtplib waits forever by default: a stuck SMTP server must fail (and be retried).
         socket.setdefaulttimeout(60)
@@ -57,10 +60,13 @@ def init_app(app: Flask) -> None:
         from datetime import timedelta
 
         from campaign.petition.services import purge_unconfirmed
+        from campaign.rallies import rsvp
 
-        deleted = purge_unconfirmed(timedelta(days=current_app.config["PURGE_UNCONFIRMED_DAYS"]))
+        age = timedelta(days=current_app.config["PURGE_UNCONFIRMED_DAYS"])
+        deleted = purge_unconfirmed(age)
+        rsvps = rsvp.purge_unconfirmed(age)
         db.session.commit()
-        click.echo(f"Deleted {deleted} unconfirmed signatures.")
+        click.echo(f"Deleted {deleted} unconfirmed signatures and {rsvps} unconfirmed RSVPs.")
 
     @app.cli.command("reconcile-counts")
     @click.option("--dry-run", is_flag=True, help="Report differences without repairing them.")

@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, render_template
 from campaign.content.services import current_collective
 from campaign.organisations.services import member_count
 from campaign.petition import counting, services
+from campaign.rallies import services as rally_services
+from campaign.rallies.models import MobilisationDay, today
 
 bp = Blueprint("content", __name__)
 
@@ -20,7 +22,16 @@ def home() -> str:
         petition=petitions[0] if petitions else None,
         count=counting.count(petitions[0]) if petitions else None,
         member_count=member_count(),
+        next_day=_next_day(),
+        today=today(),
     )
+
+
+def _next_day() -> MobilisationDay | None:
+    """The next mobilisation day, or the latest past one."""
+    collective = current_collective()
+    days = rally_services.days(collective) if collective else []
+    return days[0] if days else None
 
 
 @bp.get("/donnees-personnelles")

@@ -49,7 +49,7 @@ class Commune:
 
 def fold(text: str) -> str:
     """A commune name as people type it: no accents, case, hyphens or « St » forms."""
-    text = text.replace("’", "'").replace("œ", "oe").replace("Œ", "Oe")  # NFKD keeps them
+    text = text.replace("’", "'").replace("œ", "oe").replace("Œ", "Oe")  # else dropped as non-ASCII
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     words = re.sub(r"[^a-z0-9]+", " ", plain).split()
     return " ".join(_ABBREVIATIONS.get(w, w) for w in words)

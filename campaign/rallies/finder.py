@@ -61,9 +61,9 @@ def _candidates(
         cos = math.cos(math.radians(min(abs(lat) + dlat, 89.9)))
         dlon = radius / (_KM_PER_DEGREE * cos)
         query = query.where(Rally.latitude.between(lat - dlat, lat + dlat))
-        if dlon < 180:
+        if abs(lat) + dlat < 90 and abs(lon) + dlon <= 180:  # else it wraps: every longitude
             query = query.where(Rally.longitude.between(lon - dlon, lon + dlon))
-    return list(db.session.execute(query).tuples())
+    return [(rally_id, rlat, rlon) for rally_id, rlat, rlon in db.session.execute(query)]
 
 
 def _nearest_ids(

@@ -223,3 +223,13 @@ def promote_waiting(rally_id: int) -> Rsvp | None:
     )
     db.session.flush()
     return first
+
+
+def purge_unconfirmed(older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete pending RSVPs whose link expired long ago, as for signatures."""
+    cutoff = (now or utcnow()) - older_than
+    return db.session.execute(
+        delete(Rsvp)
+        .where(Rsvp.status == RsvpStatus.PENDING, Rsvp.token_expires_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount

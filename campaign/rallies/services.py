@@ -182,6 +182,14 @@ def visible_rallies(day: MobilisationDay | None = None) -> list[Rally]:
     return list(db.session.execute(query).scalars())
 
 
+def all_rallies() -> list[Rally]:
+    return list(
+        db.session.execute(
+            select(Rally).options(selectinload(Rally.day)).order_by(Rally.date, Rally.city)
+        ).scalars()
+    )
+
+
 def visible_rally(rally_id: int) -> Rally | None:
     rally = db.session.get(Rally, rally_id)
     return rally if rally is not None and rally.status in VISIBLE else None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from flask import current_app
+from huey import crontab
 from sqlalchemy import select
 
 from campaign.core.mail import queue_mail
@@ -41,4 +45,11 @@ def tell_participants_cancelled(rally_id: int) -> None:
                 rally=rally,
                 rally_url=public_url_for("rallies.show", rally_id=rally.id),
             )
+        db.session.commit()
+
+
+@huey.periodic_task(crontab(hour="3", minute="40"))
+def purge_unconfirmed_rsvps() -> None:
+    with app_context():
+        rsvp.purge_unconfirmed(timedelta(days=current_app.config["PURGE_UNCONFIRMED_DAYS"]))
         db.session.commit()
