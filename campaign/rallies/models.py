@@ -62,6 +62,11 @@ class RallyStatus(enum.StrEnum):
 
 VISIBLE = (RallyStatus.PUBLISHED, RallyStatus.CANCELLED)
 
+
+def state_of(status: RallyStatus, when: date, today: date) -> str:
+    """proposed, published, refused, cancelled, or past (published and over)."""
+    return "past" if status is RallyStatus.PUBLISHED and when < today else status.value
+
 rally_organisations = Table(
     "rally_organisations",
     db.metadata,
@@ -131,10 +136,7 @@ class Rally(db.Model):
         return last
 
     def state(self, today: date) -> str:
-        """proposed, published, refused, cancelled, or past (published and over)."""
-        if self.status is RallyStatus.PUBLISHED and self.date < today:
-            return "past"
-        return self.status.value
+        return state_of(self.status, self.date, today)
 
     def is_full(self, confirmed: int) -> bool:
         return self.capacity is not None and confirmed >= self.capacity

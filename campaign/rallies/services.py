@@ -27,6 +27,7 @@ from campaign.rallies.models import (
     RallyStatus,
     Rsvp,
     RsvpStatus,
+    state_of,
     today,
 )
 
@@ -169,8 +170,10 @@ def get_day(slug: str) -> MobilisationDay | None:
     ).scalar_one_or_none()
 
 
-def visible_rallies(day: MobilisationDay | None = None) -> list[Rally]:
-    """Published and cancelled rallies (of one day), by date then city."""
+def visible_rallies(
+    day: MobilisationDay | None = None, upcoming_from: date | None = None
+) -> list[Rally]:
+    """Published and cancelled rallies (of one day; from a date on), by date then city."""
     query = (
         select(Rally)
         .where(Rally.status.in_(VISIBLE))
@@ -179,7 +182,31 @@ def visible_rallies(day: MobilisationDay | None = None) -> list[Rally]:
     )
     if day is not None:
         query = query.where(Rally.day_id == day.id)
+    if upcoming_from is not None:
+        query = query.where(Rally.date >= upcoming_from)
     return list(db.session.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class Marker:
+    id: int
+    city: str
+    latitude: float
+    longitude: float
+    date: date
+    status: RallyStatus
+
+    def state(self, today: date) -> str:
+        return state_of(self.status, self.date, today)
+
+
+def markers(day: MobilisationDay | None, today: date) -> list[Marker]:
+    """What the map needs, in one light query: a day's rallies, else the upcoming ones."""
+    query = select(
+        Rally.id, Rally.city, Rally.latitude, Rally.longitude, Rally.date, Rally.status
+    ).where(Rally.status.in_(VISIBLE))
+    query = query.where(Rally.day_id == day.id) if day else query.where(Rally.date >= today)
+    return [Marker(*row) for row in db.session.execute(query)]
 
 
 def all_rallies() -> list[Rally]:

@@ -46,6 +46,7 @@ def finder_page() -> tuple[str, int]:
         resolution = None
     results = finder.nearest(resolution.place, today()) if resolution and resolution.place else None
     collective = current_collective()
+    days = services.days(collective) if collective else []
     return render_template(
         "rallies/finder.html",
         collective=collective,
@@ -53,8 +54,9 @@ def finder_page() -> tuple[str, int]:
         resolution=resolution,
         results=results,
         near_km=finder.NEAR_KM,
-        days=services.days(collective) if collective else [],
-        rallies=services.visible_rallies(),
+        days=days,
+        # Without a search, the page lists the coming days' rallies (past days link to theirs).
+        rallies=[] if results else services.visible_rallies(upcoming_from=today()),
         today=today(),
     ), (422 if resolution and resolution.error else 200)
 
@@ -76,20 +78,21 @@ def communes() -> Response:
 
 @bp.get("/rassemblements/carte.json")
 def map_data() -> Response:
-    """The map's markers: every published or cancelled rally."""
+    """The map's markers: a day's rallies (?jour=<slug>), else every upcoming one."""
+    day = services.get_day(request.args.get("jour", "")) if "jour" in request.args else None
     now = today()
     response = jsonify(
         [
             {
-                "id": r.id,
-                "city": r.city,
-                "lat": r.latitude,
-                "lon": r.longitude,
-                "date": r.date.isoformat(),
-                "state": r.state(now),
-                "url": url_for("rallies.show", rally_id=r.id),
+                "id": m.id,
+                "city": m.city,
+                "lat": m.latitude,
+                "lon": m.longitude,
+                "date": m.date.isoformat(),
+                "state": m.state(now),
+                "url": url_for("rallies.show", rally_id=m.id),
             }
-            for r in services.visible_rallies()
+            for m in services.markers(day, now)
         ]
     )
     response.cache_control.max_age = 60
