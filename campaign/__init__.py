@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 
 from campaign.config import ROOT, instance_path, load_config
 from campaign.extensions import babel, csrf, db, limiter, mail, migrate
@@ -15,6 +15,9 @@ LANGUAGES = ["fr"]
 
 
 def _locale() -> str:
+    # The queue worker renders emails with no request: they are in the site's language.
+    if not has_request_context():
+        return LANGUAGES[0]
     return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
 
 

@@ -43,8 +43,8 @@ class Commune:
 
     @property
     def label(self) -> str:
-        """« Lyon 3e Arrondissement (69) »: the département tells homonyms apart."""
-        return f"{self.name} ({self.departement})"
+        """« Lyon 3e arrondissement (69) »: the département tells homonyms apart."""
+        return f"{self.name.replace(' Arrondissement', ' arrondissement')} ({self.departement})"
 
 
 def fold(text: str) -> str:
@@ -85,12 +85,13 @@ class Gazetteer:
     def search(self, text: str, limit: int = 8) -> list[Commune]:
         """Communes whose name starts with `text`: exact names first, then by population."""
         key = fold(text)
-        if len(key) < 2:
+        if not key:
             return []
         start = bisect.bisect_left(self.keys, (key, ""))
         seen: dict[str, Commune] = {}
         for name_key, insee in self.keys[start:]:
-            if not name_key.startswith(key):
+            # One letter is too short to start a search, but « Y » (Somme) is a commune.
+            if not name_key.startswith(key) or (len(key) < 2 and name_key != key):
                 break
             seen[insee] = self.by_insee[insee]
         return sorted(seen.values(), key=lambda c: (fold(c.name) != key, -c.population, c.name))[

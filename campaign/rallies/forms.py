@@ -156,16 +156,25 @@ class RallyForm(PublicForm):
             return (float("nan"), float("nan"))
         return values
 
-    def validate_longitude(self, field: StringField) -> None:
-        coordinates = self._coordinates()
-        if coordinates is None:
+    def _coordinate(self, field: StringField, limit: float) -> None:
+        """Both coordinates or neither; each error beside the field that has it wrong."""
+        if self._coordinates() is None:
             return
-        lat, lon = coordinates
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails both
+        try:
+            value = float((field.data or "").strip().replace(",", "."))
+        except ValueError:
+            value = float("nan")
+        if not -limit <= value <= limit:  # NaN fails too
             raise ValidationError(
                 "Coordonnées invalides : latitude entre -90 et 90, longitude entre -180 et 180, "
                 "par exemple 45.7640 et 4.8357 ; laissez vide pour le centre de la commune."
             )
+
+    def validate_latitude(self, field: StringField) -> None:
+        self._coordinate(field, 90)
+
+    def validate_longitude(self, field: StringField) -> None:
+        self._coordinate(field, 180)
 
     def to_input(self) -> RallyInput:
         coordinates = self._coordinates()

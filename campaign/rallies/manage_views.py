@@ -13,7 +13,7 @@ from campaign.organisations.models import Organisation
 from campaign.places import gazetteer
 from campaign.rallies import services
 from campaign.rallies.forms import RallyForm
-from campaign.rallies.models import Rally, RallyStatus, RsvpStatus
+from campaign.rallies.models import Rally, RallyStatus, RsvpStatus, today
 
 bp = Blueprint("rally_admin", __name__)
 
@@ -35,7 +35,10 @@ def _form(rally: Rally | None = None) -> RallyForm:
             commune = gazetteer.commune(rally.commune_insee)
             form.place.data = commune.label if commune else rally.city
     collective = current_collective()
-    form.set_days(services.days(collective) if collective else [])
+    # Coming days only (a past one is over), and the rally's own when editing.
+    days = services.days(collective) if collective else []
+    keep = rally.day_id if rally is not None else None
+    form.set_days([d for d in days if d.date >= today() or d.id == keep])
     return form
 
 
@@ -61,7 +64,7 @@ def propose() -> Response | tuple[str, int]:
 
 def _managed_rally(rally_id: int) -> Rally:
     """A rally the signed-in organisation runs, or any rally for a moderator."""
-    rally = db.session.get(Rally, rally_id)
+    rally = services.get_rally(rally_id)
     if rally is None:
         abort(404)
     if services.can_manage(access.managed_organisation(), rally):

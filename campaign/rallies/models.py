@@ -67,6 +67,7 @@ def state_of(status: RallyStatus, when: date, today: date) -> str:
     """proposed, published, refused, cancelled, or past (published and over)."""
     return "past" if status is RallyStatus.PUBLISHED and when < today else status.value
 
+
 rally_organisations = Table(
     "rally_organisations",
     db.metadata,

@@ -201,7 +201,8 @@ def cancel(token: str) -> Rally | None:
 def promote_waiting(rally_id: int) -> Rsvp | None:
     """Give a free place to the person who has waited longest, and tell them."""
     rally = _lock_rally(rally_id)
-    if rally.is_full(confirmed_count(rally_id)):
+    # A past or cancelled rally has no place to offer.
+    if not takes_rsvps(rally) or rally.is_full(confirmed_count(rally_id)):
         return None
     first = db.session.execute(
         select(Rsvp)

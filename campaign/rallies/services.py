@@ -107,7 +107,7 @@ class NotProposedError(Exception):
 
 
 def decide(rally_id: int, publish: bool, moderator: str, reason: str = "") -> Rally:
-    rally = db.session.get(Rally, rally_id)
+    rally = get_rally(rally_id)
     if rally is None or rally.status is not RallyStatus.PROPOSED:
         raise NotProposedError(rally_id)
     rally.status = RallyStatus.PUBLISHED if publish else RallyStatus.REFUSED
@@ -217,8 +217,16 @@ def all_rallies() -> list[Rally]:
     )
 
 
+_MAX_ID = 2**31 - 1  # an integer column: a longer id in a URL matches nothing
+
+
+def get_rally(rally_id: int) -> Rally | None:
+    """The rally with this id; None also for ids no column holds (not a 500 on the query)."""
+    return db.session.get(Rally, rally_id) if 0 < rally_id <= _MAX_ID else None
+
+
 def visible_rally(rally_id: int) -> Rally | None:
-    rally = db.session.get(Rally, rally_id)
+    rally = get_rally(rally_id)
     return rally if rally is not None and rally.status in VISIBLE else None
 
 

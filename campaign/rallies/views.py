@@ -151,7 +151,8 @@ def register(rally_id: int) -> Response | tuple[str, int]:
 
 @bp.get("/rassemblements/<int:rally_id>/inscription")
 def check_mail(rally_id: int) -> str:
-    return render_template("rallies/check_mail.html", rally=_rally_or_404(rally_id))
+    rally = _rally_or_404(rally_id)
+    return render_template("rallies/check_mail.html", rally=rally, collective=rally.day.collective)
 
 
 @bp.get("/rassemblements/venue/<token>")
@@ -162,7 +163,11 @@ def confirm_rsvp(token: str) -> tuple[str, int]:
     confirmed = services.confirmed_counts([found.rally_id]).get(found.rally_id, 0) if found else 0
     code = 404 if status is rsvp.ConfirmStatus.UNKNOWN else 200
     return render_template(
-        "rallies/confirmed.html", status=status.value, rsvp=found, confirmed=confirmed
+        "rallies/confirmed.html",
+        status=status.value,
+        rsvp=found,
+        confirmed=confirmed,
+        collective=current_collective(),
     ), code
 
 
@@ -171,14 +176,14 @@ def cancel_rsvp(token: str) -> tuple[str, int]:
     """GET asks (mail scanners follow links), POST deletes."""
     if request.method == "GET":
         found = rsvp.find_by_token(token)
-        return render_template("rallies/cancel.html", rsvp=found, done=False), (
-            200 if found else 404
-        )
+        return render_template(
+            "rallies/cancel.html", rsvp=found, done=False, collective=current_collective()
+        ), (200 if found else 404)
     rally = rsvp.cancel(token)
     db.session.commit()
-    return render_template("rallies/cancel.html", rsvp=None, rally=rally, done=True), (
-        200 if rally else 404
-    )
+    return render_template(
+        "rallies/cancel.html", rsvp=None, rally=rally, done=True, collective=current_collective()
+    ), (200 if rally else 404)
 
 
 def _host() -> str:

@@ -72,11 +72,13 @@
     var centre = element.hasAttribute("data-lat")
       ? [parseFloat(element.getAttribute("data-lat")), parseFloat(element.getAttribute("data-lon"))]
       : null;
-    var leaflet = L.map(element, { scrollWheelZoom: false });
+    var leaflet = L.map(element, { scrollWheelZoom: false, zoomControl: false });
+    L.control.zoom({ zoomInTitle: "Zoom avant", zoomOutTitle: "Zoom arrière" }).addTo(leaflet);
     L.tileLayer(element.getAttribute("data-tiles"), {
       maxZoom: 18,
       attribution: element.getAttribute("data-attribution")
     }).addTo(leaflet);
+    leaflet.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     if (centre) {
       leaflet.setView(centre, parseInt(element.getAttribute("data-zoom"), 10) || 12);
     } else {
