@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, has_request_context, request
+from werkzeug.routing import IntegerConverter, Map
 
 from campaign.config import ROOT, instance_path, load_config
 from campaign.extensions import babel, csrf, db, limiter, mail, migrate
 
 # Languages with a complete interface; English joins once its catalogue is translated.
 LANGUAGES = ["fr"]
+
+
+class DatabaseId(IntegerConverter):
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _locale() -> str:
@@ -28,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # <int:…> in a URL matches only ids a database column can hold: a 20-digit id is a 404,
+    # not an overflow error (a 500) in the query.
+    app.url_map.converters["int"] = DatabaseId
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(load_config(Path(app.instance_path), config))
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")

@@ -119,6 +119,13 @@ def _empty_database(app: Flask) -> Iterator[None]:
     limiter.reset()
 
 
+@pytest.fixture(autouse=True)
+def _postgres_only(request: pytest.FixtureRequest, database_url: str) -> None:
+    """@pytest.mark.postgres_only: races that SQLite serialises anyway."""
+    if request.node.get_closest_marker("postgres_only") and "postgresql" not in database_url:
+        pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL)")
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

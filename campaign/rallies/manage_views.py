@@ -11,7 +11,7 @@ from campaign.extensions import db
 from campaign.organisations import access
 from campaign.organisations.models import Organisation
 from campaign.places import gazetteer
-from campaign.rallies import services
+from campaign.rallies import rsvp, services
 from campaign.rallies.forms import RallyForm
 from campaign.rallies.models import Rally, RallyStatus, RsvpStatus, today
 
@@ -83,6 +83,9 @@ def edit(rally_id: int) -> Response | tuple[str, int]:
         if not form.validate():
             return _form_page(form, rally, 422)
         services.update_rally(rally, form.to_input())
+        # More places (or no limit any more): the waiting list moves up now.
+        while rsvp.promote_waiting(rally.id):
+            pass
         db.session.commit()
         flash("Modifications enregistrées.", "success")
         return redirect(url_for("rally_admin.edit", rally_id=rally.id), code=303)
@@ -98,7 +101,9 @@ def cancel(rally_id: int) -> Response:
         return redirect(url_for("rally_admin.participants", rally_id=rally.id), code=303)
     organisation = access.managed_organisation()
     by = organisation.name if organisation else access.current_moderator()
-    services.cancel(rally, by, reason)
+    if not services.cancel(rally, by, reason):
+        flash("Seul un rassemblement publié peut être annulé.", "error")
+        return redirect(url_for("rally_admin.participants", rally_id=rally.id), code=303)
     db.session.commit()
     flash("Rassemblement annulé : les participants sont prévenus par e-mail.", "success")
     return redirect(url_for("rally_admin.participants", rally_id=rally.id), code=303)
@@ -168,6 +173,9 @@ def decide(rally_id: int) -> Response:
         rally = services.decide(rally_id, decision == "publish", moderator, reason)
     except services.NotProposedError:
         flash("Cette proposition a déjà été traitée.", "error")
+        return redirect(url_for("rally_admin.moderation"), code=303)
+    except services.PastRallyError:
+        flash("La date de ce rassemblement est passée : il ne peut plus être publié.", "error")
         return redirect(url_for("rally_admin.moderation"), code=303)
     db.session.commit()
     verb = "publié" if decision == "publish" else "refusé"

@@ -106,10 +106,16 @@ class NotProposedError(Exception):
     """The rally was already decided (by another organiser, or in another tab)."""
 
 
+class PastRallyError(Exception):
+    """A proposal whose date has passed cannot be published."""
+
+
 def decide(rally_id: int, publish: bool, moderator: str, reason: str = "") -> Rally:
     rally = get_rally(rally_id)
     if rally is None or rally.status is not RallyStatus.PROPOSED:
         raise NotProposedError(rally_id)
+    if publish and rally.date < today():
+        raise PastRallyError(rally_id)
     rally.status = RallyStatus.PUBLISHED if publish else RallyStatus.REFUSED
     rally.status_note = "" if publish else reason.strip()
     rally.decided_by = moderator
@@ -127,16 +133,18 @@ def decide(rally_id: int, publish: bool, moderator: str, reason: str = "") -> Ra
     return rally
 
 
-def cancel(rally: Rally, by: str, reason: str) -> None:
-    """Cancelled rallies stay on the map, marked; everyone who said they would come is told."""
+def cancel(rally: Rally, by: str, reason: str) -> bool:
+    """Cancelled rallies stay on the map, marked; everyone who said they would come is told.
+    False when there was nothing to cancel (not published)."""
     if rally.status is not RallyStatus.PUBLISHED:
-        return
+        return False
     rally.status = RallyStatus.CANCELLED
     rally.status_note = reason.strip()
     rally.decided_by = by
     rally.decided_at = utcnow()
     db.session.flush()
     defer(tasks.tell_participants_cancelled, rally.id)
+    return True
 
 
 def pending_proposals() -> list[Rally]:
