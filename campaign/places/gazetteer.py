@@ -49,8 +49,11 @@ class Commune:
 
 def fold(text: str) -> str:
     """A commune name as people type it: no accents, case, hyphens or « St » forms."""
-    text = text.replace("’", "'").replace("œ", "oe").replace("Œ", "Oe")  # else dropped as non-ASCII
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    # Separators first, so that a dash or apostrophe of any script still splits words;
+    # then accents off (œ has no decomposition: spelled out).
+    text = re.sub(r"[^\w]+|_", " ", unicodedata.normalize("NFKC", text).lower())
+    text = text.replace("œ", "oe").replace("æ", "ae")
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", " ", plain).split()
     return " ".join(_ABBREVIATIONS.get(w, w) for w in words)
 
@@ -133,7 +136,8 @@ _LABEL = re.compile(r"^(.+?) \(([0-9][0-9AB][0-9]?)\)$")  # Commune.label: « Ly
 
 def find(text: str, limit: int = 8) -> list[Commune]:
     """What a person typed: a postcode, a suggestion's label, or the start of a name."""
-    text = (text or "").strip()[:100]
+    # NFKC: full-width digits (７５０１１) and other look-alikes become plain ones.
+    text = unicodedata.normalize("NFKC", text or "").strip()[:100]
     if _POSTCODE.fullmatch(text):
         return gazetteer().postcode(text)
     if label := _LABEL.match(text):

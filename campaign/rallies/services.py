@@ -178,10 +178,8 @@ def get_day(slug: str) -> MobilisationDay | None:
     ).scalar_one_or_none()
 
 
-def visible_rallies(
-    day: MobilisationDay | None = None, upcoming_from: date | None = None
-) -> list[Rally]:
-    """Published and cancelled rallies (of one day; from a date on), by date then city."""
+def visible_rallies(day: MobilisationDay | None = None) -> list[Rally]:
+    """Published and cancelled rallies (of one day), by date then city."""
     query = (
         select(Rally)
         .where(Rally.status.in_(VISIBLE))
@@ -190,9 +188,37 @@ def visible_rallies(
     )
     if day is not None:
         query = query.where(Rally.day_id == day.id)
-    if upcoming_from is not None:
-        query = query.where(Rally.date >= upcoming_from)
     return list(db.session.execute(query).scalars())
+
+
+def upcoming_by_day(
+    days: list[MobilisationDay], today: date, per_day: int = 50
+) -> dict[int, tuple[list[Rally], int]]:
+    """For each coming day: its first rallies by city, and how many it has in all."""
+    coming = [d.id for d in days if d.date >= today]
+    if not coming:
+        return {}
+    totals = dict(
+        db.session.execute(
+            select(Rally.day_id, func.count())
+            .where(Rally.day_id.in_(coming), Rally.status.in_(VISIBLE))
+            .group_by(Rally.day_id)
+        ).all()
+    )
+    return {
+        day_id: (
+            list(
+                db.session.execute(
+                    select(Rally)
+                    .where(Rally.day_id == day_id, Rally.status.in_(VISIBLE))
+                    .order_by(Rally.city)
+                    .limit(per_day)
+                ).scalars()
+            ),
+            totals.get(day_id, 0),
+        )
+        for day_id in coming
+    }
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def finder_page() -> tuple[str, int]:
         near_km=finder.NEAR_KM,
         days=days,
         # Without a search, the page lists the coming days' rallies (past days link to theirs).
-        rallies=[] if results else services.visible_rallies(upcoming_from=today()),
+        by_day={} if results else services.upcoming_by_day(days, today()),
         today=today(),
     ), (422 if resolution and resolution.error else 200)
 

@@ -69,7 +69,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_rallies_date'), ['date'], unique=False)
         batch_op.create_index(batch_op.f('ix_rallies_day_id'), ['day_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_rallies_departement'), ['departement'], unique=False)
-        batch_op.create_index('ix_rallies_status_latitude', ['status', 'latitude'], unique=False)
+        batch_op.create_index('ix_rallies_finder', ['status', 'latitude', 'longitude', 'date'], unique=False)
 
     op.create_table('rally_organisations',
     sa.Column('rally_id', sa.Integer(), nullable=False),
@@ -123,7 +123,7 @@ def downgrade():
     op.drop_table('rsvps')
     op.drop_table('rally_organisations')
     with op.batch_alter_table('rallies', schema=None) as batch_op:
-        batch_op.drop_index('ix_rallies_status_latitude')
+        batch_op.drop_index('ix_rallies_finder')
         batch_op.drop_index(batch_op.f('ix_rallies_departement'))
         batch_op.drop_index(batch_op.f('ix_rallies_day_id'))
         batch_op.drop_index(batch_op.f('ix_rallies_date'))

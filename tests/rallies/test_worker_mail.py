@@ -12,9 +12,7 @@ from campaign.rallies.models import Rsvp, RsvpStatus
 from tests.factories import make_rally
 
 
-def test_the_worker_renders_the_rsvp_confirmation_in_french_without_a_request(
-    app: Flask, outbox
-):
+def test_the_worker_renders_the_rsvp_confirmation_in_french_without_a_request(app: Flask, outbox):
     with app.app_context():
         rally = make_rally()
         db.session.add(
