@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, Table, event
+from sqlalchemy import DateTime, Enum, Table, delete, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
+from campaign.core.tokens import hash_token
 from campaign.extensions import db
 
 
@@ -60,6 +61,21 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def delete_by_token(model: Any, token: str, *returning: Any) -> Any:
+    """Delete the row behind an emailed link; its `returning` columns, or None.
+
+    One DELETE … RETURNING decides: of two simultaneous clicks only one deletes the row.
+    """
+    if not token or len(token) > 100:
+        return None
+    return db.session.execute(
+        delete(model)
+        .where(model.token_hash == hash_token(token))
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    ).first()
 
 
 @lru_cache(maxsize=16)

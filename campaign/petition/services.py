@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
 
-from campaign.core.db import insert_ignoring_duplicate, utcnow
+from campaign.core.db import delete_by_token, insert_ignoring_duplicate, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
 from campaign.core.mail import queue_mail
@@ -270,17 +270,9 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
 def withdraw(token: str) -> Petition | None:
     """Delete the signature behind a link, for good; returns its petition, or None.
 
-    One DELETE … RETURNING decides: of two simultaneous clicks only one deletes the row,
-    and a confirmed signature leaves the count through a single -1 in the ledger.
+    A confirmed signature leaves the count through a single -1 in the ledger.
     """
-    if not token or len(token) > 100:
-        return None
-    deleted = db.session.execute(
-        delete(Signature)
-        .where(Signature.token_hash == hash_token(token))
-        .returning(Signature.petition_id, Signature.confirmed_at)
-        .execution_options(synchronize_session=False)
-    ).first()
+    deleted = delete_by_token(Signature, token, Signature.petition_id, Signature.confirmed_at)
     if deleted is None:
         return None
     petition_id, confirmed_at = deleted

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from campaign.core.db import insert_ignoring_duplicate, utcnow
+from campaign.core.db import delete_by_token, insert_ignoring_duplicate, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.mail import queue_mail
 from campaign.core.queue import defer
@@ -182,14 +182,7 @@ def confirm(token: str, now: datetime | None = None) -> tuple[ConfirmStatus, Rsv
 
 def cancel(token: str) -> Rally | None:
     """Delete the RSVP behind a link; a freed place goes to the first on the waiting list."""
-    if not token or len(token) > 100:
-        return None
-    deleted = db.session.execute(
-        delete(Rsvp)
-        .where(Rsvp.token_hash == hash_token(token))
-        .returning(Rsvp.rally_id, Rsvp.status)
-        .execution_options(synchronize_session=False)
-    ).first()
+    deleted = delete_by_token(Rsvp, token, Rsvp.rally_id, Rsvp.status)
     if deleted is None:
         return None
     rally_id, status = deleted

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy import func, select, update
@@ -13,6 +12,7 @@ from campaign.extensions import db
 from campaign.petition import counting, services
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
 from campaign.petition.services import SignatureInput
+from tests.concurrency import run_at_once
 from tests.factories import confirmation_link, make_petition, path_of
 
 
@@ -103,32 +103,6 @@ def test_the_public_count_is_cached_for_a_few_seconds(app: Flask, ctx, outbox, m
     assert counting.count(petition) == 1
 
 
-def _race(app: Flask, n: int, work: Callable[[], object]) -> list[object]:
-    """Run `work` in n threads released at the same instant, each with its own session."""
-    barrier = threading.Barrier(n)
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                barrier.wait()
-                results.append(work())
-                db.session.commit()
-            except BaseException as exc:  # reported below, not swallowed
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
-    return results
-
-
 def test_twenty_concurrent_signatures_with_one_email_store_one_row(app: Flask, outbox):
     with app.app_context():
         petition_id = make_petition().id
@@ -141,7 +115,7 @@ def test_twenty_concurrent_signatures_with_one_email_store_one_row(app: Flask, o
             SignatureInput(first_name="Jeanne", last_name="Dupont", email="jeanne@example.org"),
         )
 
-    outcomes = _race(app, 20, sign)
+    outcomes = run_at_once(app, [sign] * 20)
 
     with app.app_context():
         rows = db.session.execute(
@@ -163,7 +137,7 @@ def test_twenty_concurrent_clicks_on_one_link_count_once(app: Flask, outbox):
         petition_id = petition.id
     token = path_of(confirmation_link(outbox[0])).rsplit("/", 1)[1]
 
-    results = _race(app, 20, lambda: services.confirm(token).status)
+    results = run_at_once(app, [lambda: services.confirm(token).status] * 20)
 
     assert results.count(services.ConfirmStatus.CONFIRMED) == 1
     assert set(results) == {services.ConfirmStatus.CONFIRMED, services.ConfirmStatus.ALREADY}
@@ -216,7 +190,7 @@ def test_reconcile_and_rollup_running_together_keep_the_count_exact(app: Flask, 
                 job = next(jobs)
             return job()
 
-        _race(app, 2, next_job)
+        run_at_once(app, [next_job] * 2)
         with app.app_context():
             expected = 2 * (round_ + 1)
             assert counting.count(db.session.get(Petition, petition_id)) == expected

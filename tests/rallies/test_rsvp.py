@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from campaign.core.queue import huey
 from campaign.extensions import db
 from campaign.rallies import rsvp, services
 from campaign.rallies.models import Rally, RallyStatus, Rsvp, RsvpStatus, today
+from tests.concurrency import run_at_once
 from tests.conftest import PUBLIC_URL
 from tests.factories import (
     RSVP_FORM,
@@ -552,32 +552,6 @@ def test_an_expired_link_says_so_and_registering_again_revives_it(app, client, o
 # --- the race for the last place --------------------------------------------------------------
 
 
-def _race(app: Flask, works: list[Callable[[], object]]) -> list[object]:
-    """Run each work in its own thread, released at the same instant, each with its session."""
-    barrier = threading.Barrier(len(works))
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def run(work: Callable[[], object]) -> None:
-        with app.app_context():
-            try:
-                barrier.wait()
-                results.append(work())
-                db.session.commit()
-            except BaseException as exc:  # reported below, not swallowed
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(work,)) for work in works]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
-    return results
-
-
 @pytest.mark.postgres_only
 def test_concurrent_confirmations_never_take_more_than_the_places(app, outbox, is_postgres):
     if not is_postgres:
@@ -593,7 +567,7 @@ def test_concurrent_confirmations_never_take_more_than_the_places(app, outbox, i
     def confirming(token: str) -> Callable[[], object]:
         return lambda: rsvp.confirm(token)[0]
 
-    results = _race(app, [confirming(t) for t in tokens])
+    results = run_at_once(app, [confirming(t) for t in tokens])
 
     assert results.count(rsvp.ConfirmStatus.CONFIRMED) == capacity
     assert results.count(rsvp.ConfirmStatus.WAITLISTED) == people - capacity
