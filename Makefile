@@ -68,6 +68,9 @@ vendor: node_modules/.installed
 	mkdir -p static/vendor/leaflet
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
 	      node_modules/leaflet/dist/images node_modules/leaflet/LICENSE static/vendor/leaflet/
+	for w in Regular It Semibold Bold Black; do \
+	  cp node_modules/source-sans/TTF/SourceSans3-$$w.ttf kits/fonts/; done
+	cp node_modules/source-sans/LICENSE.md kits/fonts/LICENSE.md
 
 gazetteer: node_modules/.installed $(STAMP)
 	$(BIN)/python scripts/build_gazetteer.py

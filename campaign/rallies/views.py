@@ -18,9 +18,9 @@ from flask import (
 from sqlalchemy.exc import IntegrityError
 
 from campaign.content.services import current_collective
-from campaign.core.qr import qr_svg
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
+from campaign.kits.qr import qr_svg
 from campaign.petition import services as petition_services
 from campaign.petition.consent import consent_text
 from campaign.places import gazetteer
