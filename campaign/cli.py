@@ -11,11 +11,13 @@ from campaign.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from campaign.kits import cli as kits_cli
     from campaign.organisations import cli as organisations_cli
     from campaign.rallies import cli as rallies_cli
 
     organisations_cli.init_app(app)
     rallies_cli.init_app(app)
+    kits_cli.init_app(app)
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")
