@@ -16,6 +16,8 @@ run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
+	@# WeasyPrint (the printable kit) draws text with Pango.
+	@ldconfig -p | grep -q libpangoft2-1.0 || bash scripts/ensure-apt.sh libpango-1.0-0 libpangoft2-1.0-0
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
