@@ -108,7 +108,10 @@ def petition_qr_url(petition: Petition, source: str = "qr-tract-appel", **tags: 
 
 def rally_qr_url(rally: Rally) -> str:
     return public_url_for(
-        "rallies.show", rally_id=rally.id, source=f"qr-affiche-{slug(rally.city)}-{rally.id}"
+        # Source tags hold 64 characters: the city is cut so the id always fits.
+        "rallies.show",
+        rally_id=rally.id,
+        source=f"qr-affiche-{slug(rally.city)[:40]}-{rally.id}",
     )
 
 
@@ -239,10 +242,11 @@ def petition_social(petition: Petition, size: str) -> Document:
 
 def rally_social(rally: Rally, size: str) -> Document:
     when = _when_text(rally.date, rally.start_time)
+    cancelled = rally.status is RallyStatus.CANCELLED  # said, as on the poster
     return social(
         rally.day.collective,
         size,
-        rally.day.title,
+        f"{rally.day.title} — annulé" if cancelled else rally.day.title,
         f"Rassemblement à {rally.city}",
         f"{when} · {rally.venue or 'lieu à préciser'}",
         f"partage-{slug(rally.city)}-{rally.id}",

@@ -13,11 +13,13 @@ from sqlalchemy import select
 from campaign.content.models import Collective
 from campaign.extensions import db
 from campaign.kits import cache, qr, render
+from campaign.kits.assets import design_version
 from campaign.kits.documents import (
     SOCIAL_SIZES,
     Document,
     call_flyer,
     day_flyer,
+    day_qr_url,
     member_flyer,
     member_qr_url,
     petition_qr_url,
@@ -63,7 +65,7 @@ def social_file(document: Document, size: str) -> Path:
 
 
 def qr_file(url: str, fmt: str) -> Path:
-    key = hashlib.sha256(url.encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{url}|{design_version()}".encode()).hexdigest()[:32]
     build = (lambda: qr.qr_svg(url)) if fmt == "svg" else (lambda: qr.qr_png(url))
     return cache.get_or_build(f"qr-{key}.{fmt}", build)
 
@@ -198,6 +200,7 @@ def prebuild(collective: Collective) -> int:
             built += 1
     for day, rallies in kit_days():
         preview_file(day_flyer(day, rallies))
+        qr_file(day_qr_url(day), "svg"), qr_file(day_qr_url(day), "png")
         built += 1
     for rally in kit_rallies():
         rally_zip(rally)

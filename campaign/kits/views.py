@@ -78,7 +78,7 @@ def _day_or_404(slug: str) -> MobilisationDay:
 
 def _document(kind: str, ident: str) -> Document:
     """The printable document behind a URL: the call, a rally, a day or a member's flyer."""
-    if kind == "appel":
+    if kind == "appel" and not ident:
         petition = _petition_or_404()
         return call_flyer(petition.collective, petition)
     if kind == "rassemblements" and ident.isdigit():
@@ -123,7 +123,7 @@ def preview(kind: str, ident: str) -> Response:
 
 
 def _qr_url(kind: str, ident: str) -> str:
-    if kind == "appel":
+    if kind == "appel" and not ident:
         return petition_qr_url(_petition_or_404())
     if kind == "rassemblements" and ident.isdigit():
         return rally_qr_url(_rally_or_404(int(ident)))
