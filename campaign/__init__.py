@@ -61,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from campaign import cli
     from campaign.content.views import bp as content_bp
+    from campaign.kits.fastpath import KitFastPath
     from campaign.kits.views import bp as kits_bp
     from campaign.organisations.views import bp as organisations_bp
     from campaign.petition.views import bp as petition_bp
@@ -73,6 +74,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(rallies_bp)
     app.register_blueprint(rally_admin_bp)
     app.register_blueprint(kits_bp)
+    app.wsgi_app = KitFastPath(  # type: ignore[method-assign]
+        app.wsgi_app, app.config["PAGE_CACHE_SECONDS"]
+    )
     cli.init_app(app)
     if app.config["CAMPAIGN_ENV"] == "development":
         from campaign.core.devmail import bp as devmail_bp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, send_file
+from flask import Blueprint, Response, abort, g, render_template, send_file
 
 from campaign.content.services import current_collective
 from campaign.kits import services
@@ -22,6 +22,9 @@ from campaign.kits.documents import (
     rally_qr_url,
     rally_social,
 )
+from campaign.kits.fastpath import FILE_HEADER
+from campaign.organisations import access
+from campaign.organisations.models import Organisation
 from campaign.petition import services as petition_services
 from campaign.petition.models import Petition
 from campaign.rallies import services as rally_services
@@ -50,8 +53,12 @@ def _send(path: Path, download_name: str, inline: bool = False) -> Response:
         etag=True,
         max_age=0,
     )
-    response.cache_control.public = True
     response.cache_control.no_cache = True  # revalidate: the content may have changed
+    if g.get("kit_private"):
+        response.cache_control.private = True  # an unlisted member's, for itself only
+    else:
+        response.cache_control.public = True
+        response.headers[FILE_HEADER] = str(path)  # for fastpath.py, which strips it
     return response
 
 
@@ -76,6 +83,19 @@ def _day_or_404(slug: str) -> MobilisationDay:
     return day
 
 
+def _member_or_404(organisation_id: int) -> Organisation:
+    """A member listed in the directory; an unlisted one only for itself (signed in)."""
+    organisation = services.kit_member(organisation_id)
+    if organisation is None:
+        abort(404)
+    if not organisation.listed:
+        managed = access.managed_organisation()
+        if managed is None or managed.id != organisation.id:
+            abort(404)
+        g.kit_private = True
+    return organisation
+
+
 def _document(kind: str, ident: str) -> Document:
     """The printable document behind a URL: the call, a rally, a day or a member's flyer."""
     if kind == "appel" and not ident:
@@ -87,10 +107,7 @@ def _document(kind: str, ident: str) -> Document:
         day = _day_or_404(ident)
         return day_flyer(day, rally_services.visible_rallies(day))
     if kind == "organisations" and ident.isdigit():
-        organisation = services.kit_member(int(ident))
-        if organisation is None:
-            abort(404)
-        return member_flyer(organisation, _petition_or_404())
+        return member_flyer(_member_or_404(int(ident)), _petition_or_404())
     abort(404)
 
 
@@ -130,10 +147,7 @@ def _qr_url(kind: str, ident: str) -> str:
     if kind == "journees":
         return day_qr_url(_day_or_404(ident))
     if kind == "organisations" and ident.isdigit():
-        organisation = services.kit_member(int(ident))
-        if organisation is None:
-            abort(404)
-        return member_qr_url(organisation, _petition_or_404())
+        return member_qr_url(_member_or_404(int(ident)), _petition_or_404())
     abort(404)
 
 
@@ -163,9 +177,7 @@ def rally_zip(rally_id: int) -> Response:
 
 @bp.get("/organisations/<int:organisation_id>.zip")
 def member_zip(organisation_id: int) -> Response:
-    organisation = services.kit_member(organisation_id)
-    if organisation is None:
-        abort(404)
+    organisation = _member_or_404(organisation_id)
     return _send(
         services.member_zip(organisation, _petition_or_404()),
         f"kit-organisation-{organisation.id}.zip",

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pypdf
 import pytest
+import werkzeug.test
 import zxingcpp
 from flask import Flask
 from flask.testing import FlaskClient
@@ -28,6 +29,7 @@ from campaign.core import images
 from campaign.extensions import db
 from campaign.kits import cache, render
 from campaign.kits.documents import call_flyer, day_flyer, member_flyer, rally_poster
+from campaign.kits.fastpath import KitFastPath
 from campaign.organisations.models import Organisation, OrganisationStatus
 from campaign.organisations.services import logo_folder
 from campaign.petition.models import Petition, PetitionStatus
@@ -35,6 +37,7 @@ from campaign.rallies import services as rally_services
 from campaign.rallies.models import Rally, RallyStatus, today
 from tests.conftest import PUBLIC_URL
 from tests.factories import make_collective, make_day, make_member, make_petition, make_rally
+from tests.rallies.test_manage import sign_in_member
 
 MM = 72 / 25.4
 
@@ -151,7 +154,7 @@ def every_download(kit: Kit) -> list[str]:
     for rally in kit.rallies:
         urls += [f"/kit/rassemblements/{rally}.zip"]
         urls += [f"/kit/rassemblements/{rally}/partage-{s}.png" for s in ("1200x630", "1080x1080")]
-    for member in kit.members:
+    for member in kit.members[:1]:  # the unlisted member's kit is only for itself
         prefix = f"/kit/organisations/{member}"
         urls += [f"{prefix}.pdf", f"{prefix}/apercu.png", f"{prefix}/qr.svg", f"{prefix}/qr.png"]
         urls += [f"{prefix}.zip"]
@@ -598,9 +601,10 @@ def test_the_kit_page_lists_coming_rallies_and_listed_members(client, kit, gone)
     # Every link of the page works.
     for url in found:
         assert fetch(client, url)[0] == 200, url
-    # The unlisted member's kit still works for whoever has its links (its own space).
+    # The unlisted member's kit is no one else's business: its URLs are 404 (its own
+    # signed-in space still gets it, see test_an_unlisted_member_s_kit_is_only_for_itself).
     for suffix in (".pdf", ".zip", "/qr.png", "/apercu.png"):
-        assert fetch(client, f"/kit/organisations/{unlisted}{suffix}")[0] == 200
+        assert fetch(client, f"/kit/organisations/{unlisted}{suffix}")[0] == 404
 
 
 def test_the_kit_page_works_without_any_content(client):
@@ -642,3 +646,59 @@ def test_the_readme_is_plain_text(app, client):
         readme = archive.read("LISEZMOI.txt").decode("utf-8")
     assert readme.startswith(f"Kit de {name}\n")
     assert "&amp;" not in readme and "&lt;" not in readme
+
+
+# --- the fast path and unlisted members ----------------------------------------------------
+
+
+def test_the_fast_path_serves_the_same_file_without_the_app_then_asks_again(app, monkeypatch):
+    with app.app_context():
+        make_petition()
+        db.session.commit()
+    calls = []
+    behind = app.wsgi_app.app  # the app's own fast path, switched off in tests (0 s)
+
+    def counting_app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        return behind(environ, start_response)
+
+    fast = KitFastPath(counting_app, seconds=60)
+    client = werkzeug.test.Client(fast)
+    first = client.get("/kit/appel.pdf", buffered=True)
+    second = client.get("/kit/appel.pdf", buffered=True)
+    etag = {"If-None-Match": first.headers["ETag"]}
+    third = client.get("/kit/appel.pdf", headers=etag, buffered=True)
+
+    assert first.status_code == second.status_code == 200
+    assert second.get_data() == first.get_data() and second.get_data().startswith(b"%PDF")
+    assert "X-Kit-File" not in first.headers and "X-Kit-File" not in second.headers
+    assert second.headers["Content-Disposition"] == first.headers["Content-Disposition"]
+    assert second.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+    assert third.status_code == 304
+    assert calls == ["/kit/appel.pdf"]  # the app ran once
+
+    fast.entries["/kit/appel.pdf"] = (0.0, *fast.entries["/kit/appel.pdf"][1:])  # expired
+    client.get("/kit/appel.pdf", buffered=True)
+    assert calls == ["/kit/appel.pdf", "/kit/appel.pdf"]
+
+
+def test_an_unlisted_member_s_kit_is_only_for_itself(app, client, outbox):
+    with app.app_context():
+        collective = make_collective()
+        make_petition(collective)
+        hidden = make_member(collective, "Discrète")
+        hidden.listed = False
+        db.session.commit()
+        hidden_id = hidden.id
+    urls = [
+        f"/kit/organisations/{hidden_id}.pdf",
+        f"/kit/organisations/{hidden_id}.zip",
+        f"/kit/organisations/{hidden_id}/apercu.png",
+        f"/kit/organisations/{hidden_id}/qr.svg",
+    ]
+    assert [app.test_client().get(u).status_code for u in urls] == [404] * 4
+
+    sign_in_member(app, client, hidden_id, outbox)
+    own = [client.get(u, buffered=True) for u in urls]
+    assert [r.status_code for r in own] == [200] * 4
+    assert all("private" in r.headers["Cache-Control"] for r in own)
