@@ -60,6 +60,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
 
     from campaign import cli
+    from campaign.console import dashboard, exports, opendata, views  # noqa: F401  (routes)
+    from campaign.console.blueprint import bp as console_bp
     from campaign.content.views import bp as content_bp
     from campaign.kits.fastpath import KitFastPath
     from campaign.kits.views import bp as kits_bp
@@ -74,6 +76,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(rallies_bp)
     app.register_blueprint(rally_admin_bp)
     app.register_blueprint(kits_bp)
+    app.register_blueprint(console_bp)
+    app.register_blueprint(opendata.bp)
     app.wsgi_app = KitFastPath(  # type: ignore[method-assign]
         app.wsgi_app, app.config["PAGE_CACHE_SECONDS"]
     )

@@ -11,6 +11,7 @@ from campaign.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from campaign.console import cli as console_cli
     from campaign.kits import cli as kits_cli
     from campaign.organisations import cli as organisations_cli
     from campaign.rallies import cli as rallies_cli
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
     organisations_cli.init_app(app)
     rallies_cli.init_app(app)
     kits_cli.init_app(app)
+    console_cli.init_app(app)
 
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")

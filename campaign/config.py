@@ -106,6 +106,11 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "PAGE_CACHE_SECONDS": _int("PAGE_CACHE_SECONDS", 5),
         # Public counts may be this many seconds old (per worker process cache).
         "COUNT_CACHE_SECONDS": _int("COUNT_CACHE_SECONDS", 2),
+        # The organisers' console signs a session out after this many idle minutes.
+        "CONSOLE_IDLE_MINUTES": _int("CONSOLE_IDLE_MINUTES", 30),
+        "CONSOLE_LOGIN_RATE_LIMIT": os.environ.get(
+            "CONSOLE_LOGIN_RATE_LIMIT", "10 per minute;50 per hour"
+        ),
         # Map tiles of the rally finder: any {z}/{x}/{y} tile server, with its attribution.
         "MAP_TILES_URL": os.environ.get(
             "MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

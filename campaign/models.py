@@ -1,17 +1,21 @@
 """Every model, imported together so that SQLAlchemy's metadata, and so Alembic, knows them all."""
 
+from campaign.console.models import AuditEntry, Organiser, PaperSignatures
 from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.organisations.models import ModerationDecision, Organisation
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
 from campaign.rallies.models import MobilisationDay, Rally, Rsvp
 
 __all__ = [
+    "AuditEntry",
     "Collective",
     "Demand",
     "KeyFigure",
     "MobilisationDay",
     "ModerationDecision",
     "Organisation",
+    "Organiser",
+    "PaperSignatures",
     "Petition",
     "Rally",
     "Rsvp",

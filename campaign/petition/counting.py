@@ -37,15 +37,17 @@ def _pending_sum(petition_id_column):  # type: ignore[no-untyped-def]
 
 
 def counts(petition_ids: list[int]) -> dict[int, int]:
-    """Confirmed signatures per petition, exact as of now (or the cache's few seconds)."""
+    """The public total per petition: confirmed signatures, exact as of now (or the
+    cache's few seconds), plus those collected on paper."""
     ttl = current_app.config["COUNT_CACHE_SECONDS"]
     result = {pid: hit for pid in petition_ids if (hit := _cache.get(pid)) is not None}
     missing = [pid for pid in petition_ids if pid not in result]
     if missing:
         rows = db.session.execute(
-            select(Petition.id, Petition.signature_count + _pending_sum(Petition.id)).where(
-                Petition.id.in_(missing)
-            )
+            select(
+                Petition.id,
+                Petition.signature_count + Petition.paper_count + _pending_sum(Petition.id),
+            ).where(Petition.id.in_(missing))
         )
         for pid, value in rows:
             result[pid] = _cache.set(pid, int(value), ttl)

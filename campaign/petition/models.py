@@ -59,6 +59,8 @@ class Petition(db.Model):
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Confirmed signatures rolled up from the ledger; see counting.py. Never bumped per signature.
     signature_count: Mapped[int] = mapped_column(default=0)
+    # Signatures collected on paper, added as counts by organisers (console PaperSignatures).
+    paper_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     collective: Mapped[Collective] = relationship()

@@ -1,0 +1,1 @@
+"""The organisers' console: accounts, dashboard, moderation, exports, audit log."""
