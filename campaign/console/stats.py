@@ -52,10 +52,11 @@ def _confirmed(petition: Petition):  # type: ignore[no-untyped-def]
 
 
 def per_day(petition: Petition) -> list[tuple[date, int]]:
-    """Confirmed signatures per day of confirmation (UTC days)."""
-    day = cast(Signature.confirmed_at, Date)
+    """Confirmed signatures per day of confirmation, in UTC whatever the session's zone."""
     if db.session.get_bind().dialect.name == "sqlite":
-        day = func.date(Signature.confirmed_at)
+        day = func.date(Signature.confirmed_at)  # stored as naive UTC
+    else:
+        day = cast(func.timezone("UTC", Signature.confirmed_at), Date)
     rows = db.session.execute(
         select(day, func.count()).where(*_confirmed(petition)).group_by(day).order_by(day)
     )
@@ -80,6 +81,7 @@ def per_organisation(petition: Petition) -> list[tuple[str, int]]:
     """Per member organisation whose referral link brought the signature."""
     rows = db.session.execute(
         select(Organisation.name, func.count())
+        .select_from(Signature)
         .join(Organisation, Organisation.id == Signature.organisation_id)
         .where(*_confirmed(petition))
         .group_by(Organisation.id, Organisation.name)
@@ -91,6 +93,7 @@ def per_rally(petition: Petition) -> list[tuple[str, int]]:
     """Per rally whose page the signer came from (« Lyon (2025-05-15) »)."""
     rows = db.session.execute(
         select(Rally.id, Rally.city, Rally.date, func.count())
+        .select_from(Signature)
         .join(Rally, Rally.id == Signature.rally_id)
         .where(*_confirmed(petition))
         .group_by(Rally.id, Rally.city, Rally.date)
