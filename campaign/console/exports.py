@@ -51,8 +51,8 @@ SIGNATORY_HEADER = [
 ]
 SIGNATORY_WIDTHS = [18, 22, 32, 6, 11, 12, 28, 16, 28]
 PAPER_HEADER = ["Origine", "Collectées le", "Signatures", "Note", "Ajoutées par"]
-# Rows fetched and written at a time: larger batches go a little faster and hold more
-# memory (bench/exports.py).
+# Rows fetched and written at a time: 1000 is as fast as 2000 with half the memory;
+# 5000 is slower and holds 25 MB more (bench/exports.py).
 BATCH = 1000
 # Beyond this many rows the streamed workbook's sheet may pass 4 GiB: zip64 then.
 ZIP64_ROWS = 4_000_000

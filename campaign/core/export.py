@@ -5,10 +5,11 @@
 - Small exports are built in memory: `csv_response` (CSV), `xlsx_bytes` (a workbook written
   by xlsxwriter, strings always written as strings, never as formulas).
 - Big exports are streamed: `csv_stream` and `xlsx_stream` are generators of bytes that
-  take rows one batch at a time, so memory stays flat whatever the number of rows.
-  `xlsx_stream` writes the workbook itself (a zip of a few XML files, the sheet written as
-  the rows come, strings inline): xlsxwriter and openpyxl both need about 45 s and 65 s for
-  a million rows of nine columns here, this about a quarter of that (bench/exports.py).
+  take the rows one batch at a time (`in_batches`), so memory stays flat whatever their
+  number; `safe_batch` checks a whole batch at once. `xlsx_stream` writes the workbook
+  itself (a zip of a few XML files, the sheet written as the rows come, strings inline):
+  xlsxwriter and openpyxl need about 45 s and 70 s for a million rows of nine columns
+  here, this about 9 s with the database's share (bench/exports.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,14 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
 from campaign.console.models import AuditEntry, PaperSignatures, Role
-from campaign.core.export import csv_stream, in_batches, safe_cell, xlsx_bytes, xlsx_stream
+from campaign.core.export import (
+    csv_stream,
+    in_batches,
+    safe_batch,
+    safe_cell,
+    xlsx_bytes,
+    xlsx_stream,
+)
 from campaign.core.text import FORMULA_PREFIXES
 from campaign.extensions import db
 from campaign.petition.models import PetitionStatus, Signature
@@ -536,6 +543,12 @@ def test_safe_cell_of_other_values(value: object):
     cell = safe_cell(value)
     assert not cell.startswith(FORMULA_PREFIXES)
     assert cell.lstrip("'") == ("" if value is None else str(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(names, st.none(), st.integers()), min_size=3, max_size=3)))
+def test_safe_batch_is_safe_cell_on_every_cell(batch: list[list[object]]):
+    assert [list(row) for row in safe_batch(batch)] == [[safe_cell(v) for v in r] for r in batch]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
