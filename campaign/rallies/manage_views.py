@@ -13,7 +13,7 @@ from campaign.organisations.models import Organisation
 from campaign.places import gazetteer
 from campaign.rallies import rsvp, services
 from campaign.rallies.forms import RallyForm
-from campaign.rallies.models import Rally, RallyStatus, RsvpStatus, today
+from campaign.rallies.models import PARIS, Rally, RallyStatus, RsvpStatus, today
 
 bp = Blueprint("rally_admin", __name__)
 
@@ -134,7 +134,9 @@ def participants_csv(rally_id: int) -> Response:
                 p.email,
                 p.phone or "",
                 labels[p.status],
-                p.confirmed_at.strftime("%d/%m/%Y %H:%M") if p.confirmed_at else "",
+                p.confirmed_at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+                if p.confirmed_at
+                else "",
                 p.source or "",
             ]
             for p in services.participants(rally)
