@@ -53,9 +53,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import SetupError, ensure_venv  # bench/ is on sys.path: scripts run from it
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/console_bench"
 TARGET_S = 15.0
 TARGET_MB = 150.0
@@ -92,10 +93,6 @@ _COLUMNS = (
 COLUMNS = _COLUMNS.split()
 
 
-class SetupError(RuntimeError):
-    """The benchmark could not be set up (exit 2)."""
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=(
@@ -129,19 +126,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--admin", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     return p.parse_args(argv)
-
-
-def ensure_venv() -> None:
-    try:
-        import flask  # noqa: F401
-
-        import campaign  # noqa: F401
-    except ImportError:
-        if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parents[1].resolve():
-            os.execv(VENV_PYTHON, [VENV_PYTHON, __file__, *sys.argv[1:]])  # noqa: S606
-        raise SetupError(
-            "run it with the project's venv: .venv/bin/python bench/exports.py"
-        ) from None
 
 
 def _proc_status(field: str) -> float:
@@ -547,7 +531,7 @@ def xlsx_rows(path: Path) -> tuple[int, list[list[str]]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        ensure_venv()
+        ensure_venv(__file__)
         sys.path.insert(0, str(ROOT))  # tests.factories
         if args.child:
             print(json.dumps(child(args)))

@@ -56,9 +56,10 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
+from common import SetupError, ensure_venv  # bench/ is on sys.path: scripts run from it
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 TARGET_CACHED_RATIO = 0.70  # (a) cached flyer req/s over bare page req/s, at least
 TARGET_COLD_FLYER_S = 1.0  # (b) a cold A5 flyer, at most
@@ -111,23 +112,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-http", action="store_true", help="leave out (a): no gunicorn, no wrk")
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
     return p.parse_args(argv)
-
-
-def ensure_venv() -> None:
-    """Re-run under the project's .venv when started with another Python."""
-    try:
-        import flask  # noqa: F401
-        import weasyprint  # noqa: F401
-
-        import campaign  # noqa: F401
-    except ImportError:
-        if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parents[1].resolve():
-            os.execv(VENV_PYTHON, [VENV_PYTHON, __file__, *sys.argv[1:]])  # noqa: S606
-        raise SetupError("run it with the project's venv: .venv/bin/python bench/kits.py") from None
-
-
-class SetupError(RuntimeError):
-    """The benchmark could not be set up (exit 2)."""
 
 
 # --------------------------------------------------------------------------- the bare app
@@ -585,7 +569,7 @@ def print_http(out: dict[str, Any]) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        ensure_venv()
+        ensure_venv(__file__, "weasyprint")
         return bench(args)
     except SetupError as exc:
         print(f"\nbench/kits.py: cannot run the benchmark:\n{exc}", file=sys.stderr)

@@ -45,15 +45,12 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
+from common import SetupError, ensure_venv  # bench/ is on sys.path: scripts run from it
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 TARGET_MS = 5.0
 DEFAULT_POSTGRES_HINT = "postgresql://postgres@127.0.0.1:5432/lead_bench"
-
-
-class SetupError(RuntimeError):
-    """The benchmark could not be set up (exit 2)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,20 +76,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--check", type=int, default=100, help="searches checked by brute force")
     p.add_argument("--seed", type=int, default=20261123)
     return p.parse_args(argv)
-
-
-def ensure_venv() -> None:
-    """Re-run under the project's .venv when started with another Python."""
-    try:
-        import flask  # noqa: F401
-
-        import campaign  # noqa: F401
-    except ImportError:
-        if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parents[1].resolve():
-            os.execv(VENV_PYTHON, [VENV_PYTHON, __file__, *sys.argv[1:]])  # noqa: S606
-        raise SetupError(
-            "run it with the project's venv: .venv/bin/python bench/nearest.py"
-        ) from None
 
 
 def clean_environment(workdir: Path) -> None:
@@ -440,7 +423,7 @@ def report(timers: dict[str, Timer], stats: dict[str, float], setup: dict[str, A
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        ensure_venv()
+        ensure_venv(__file__)
         return bench(args)
     except SetupError as exc:
         print(f"\nbench/nearest.py: cannot run the benchmark:\n{exc}", file=sys.stderr)

@@ -46,9 +46,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from common import SetupError, ensure_venv  # bench/ is on sys.path: scripts run from it
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 LOAD_SCRIPT = BENCH_DIR / "load.lua"
 RESULTS_DIR = BENCH_DIR / "results"
 
@@ -83,10 +84,6 @@ APP_ENV_VARS = (
     "INSTANCE_PATH",
 )
 APP_ENV_PREFIXES = ("MAIL_", "RATELIMIT_", "WTF_", "SQLALCHEMY_", "FLASK_")
-
-
-class SetupError(RuntimeError):
-    """The benchmark could not be set up (exit 2)."""
 
 
 class InvalidRun(RuntimeError):
@@ -132,18 +129,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slug", default="quatre-urgences", help="demo petition to sign")
     p.add_argument("--json", type=Path, help="write results here (default bench/results/)")
     return p.parse_args(argv)
-
-
-def ensure_venv() -> None:
-    """Re-run under the project's .venv when started with another Python."""
-    try:
-        import flask  # noqa: F401
-        import psycopg  # noqa: F401
-        import redis  # noqa: F401
-    except ImportError:
-        if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != VENV_PYTHON.parents[1].resolve():
-            os.execv(VENV_PYTHON, [VENV_PYTHON, __file__, *sys.argv[1:]])  # noqa: S606
-        raise SetupError("run it with the project's venv: .venv/bin/python bench/run.py") from None
 
 
 # --------------------------------------------------------------------------- processes
@@ -627,7 +612,7 @@ def print_report(summaries: dict[str, Summary], meta: dict[str, Any]) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        ensure_venv()
+        ensure_venv(__file__, "psycopg", "redis")
         return bench(args)
     except SetupError as exc:
         print(f"\nbench/run.py: cannot run the benchmark:\n{exc}", file=sys.stderr)
