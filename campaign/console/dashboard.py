@@ -13,7 +13,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import InputRequired, ValidationError
 
-from campaign.console import auth, charts, papers, stats
+from campaign.console import auth, charts, decisions, papers, stats
 from campaign.console.auth import requires
 from campaign.console.blueprint import bp
 from campaign.console.models import Organiser, Role
@@ -115,9 +115,6 @@ def moderation() -> str:
     )
 
 
-REASON_NEEDED = "Indiquez le motif du refus : il est envoyé à l’organisation."
-
-
 def _back_to_moderation() -> Response:
     return redirect(url_for("console.moderation"), code=303)
 
@@ -125,47 +122,14 @@ def _back_to_moderation() -> Response:
 @bp.post("/moderation/organisations/<int:organisation_id>")
 @requires(Role.ORGANISER)
 def decide_organisation(organisation_id: int) -> Response:
-    decision = request.form.get("decision")
-    if decision not in {"approve", "reject"}:
-        abort(400)
-    approve = decision == "approve"
-    reason = request.form.get("reason", "")[:1000]
-    if not approve and not reason.strip():
-        flash(REASON_NEEDED, "error")
-        return _back_to_moderation()
-    try:
-        organisation = organisation_services.decide(organisation_id, approve, _me().name, reason)
-    except organisation_services.NotPendingError:
-        flash("Cette demande a déjà été traitée.", "error")
-        return _back_to_moderation()
-    db.session.commit()
-    verb = "approuvée" if approve else "refusée"
-    flash(f"Demande de « {organisation.name} » {verb}.", "success")
+    flash(*decisions.decide_organisation(organisation_id, request.form, _me().name))
     return _back_to_moderation()
 
 
 @bp.post("/moderation/rassemblements/<int:rally_id>")
 @requires(Role.ORGANISER)
 def decide_rally(rally_id: int) -> Response:
-    decision = request.form.get("decision")
-    if decision not in {"publish", "refuse"}:
-        abort(400)
-    publish = decision == "publish"
-    reason = request.form.get("reason", "")[:1000]
-    if not publish and not reason.strip():
-        flash(REASON_NEEDED, "error")
-        return _back_to_moderation()
-    try:
-        rally = rally_services.decide(rally_id, publish, _me().name, reason)
-    except rally_services.NotProposedError:
-        flash("Cette proposition a déjà été traitée.", "error")
-        return _back_to_moderation()
-    except rally_services.PastRallyError:
-        flash("La date de ce rassemblement est passée : il ne peut plus être publié.", "error")
-        return _back_to_moderation()
-    db.session.commit()
-    verb = "publié" if publish else "refusé"
-    flash(f"Rassemblement de {rally.city} {verb}.", "success")
+    flash(*decisions.decide_rally(rally_id, request.form, _me().name))
     return _back_to_moderation()
 
 

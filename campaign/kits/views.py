@@ -13,13 +13,9 @@ from campaign.kits.documents import (
     Document,
     call_flyer,
     day_flyer,
-    day_qr_url,
     member_flyer,
-    member_qr_url,
-    petition_qr_url,
     petition_social,
     rally_poster,
-    rally_qr_url,
     rally_social,
 )
 from campaign.kits.fastpath import FILE_HEADER
@@ -140,15 +136,8 @@ def preview(kind: str, ident: str) -> Response:
 
 
 def _qr_url(kind: str, ident: str) -> str:
-    if kind == "appel" and not ident:
-        return petition_qr_url(_petition_or_404())
-    if kind == "rassemblements" and ident.isdigit():
-        return rally_qr_url(_rally_or_404(int(ident)))
-    if kind == "journees":
-        return day_qr_url(_day_or_404(ident))
-    if kind == "organisations" and ident.isdigit():
-        return member_qr_url(_member_or_404(int(ident)), _petition_or_404())
-    abort(404)
+    """Every printable document carries the URL of its QR code."""
+    return _document(kind, ident).content["qr_url"]
 
 
 @bp.get("/<kind>/<ident>/qr.<any(svg, png):fmt>")

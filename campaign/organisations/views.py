@@ -18,6 +18,7 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from campaign.console import decisions
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
 from campaign.core.forms import EmailForm
@@ -248,20 +249,5 @@ def moderation() -> str:
 @bp.post("/moderation/<int:organisation_id>")
 def moderate(organisation_id: int) -> Response:
     moderator = access.current_moderator()
-    decision = request.form.get("decision")
-    if decision not in {"approve", "reject"}:
-        abort(400)
-    approve = decision == "approve"
-    reason = request.form.get("reason", "")[:1000]
-    if not approve and not reason.strip():
-        flash("Indiquez le motif du refus : il est envoyé à l’organisation.", "error")
-        return redirect(url_for("organisations.moderation"), code=303)
-    try:
-        organisation = services.decide(organisation_id, approve, moderator, reason)
-    except services.NotPendingError:
-        flash("Cette demande a déjà été traitée.", "error")
-        return redirect(url_for("organisations.moderation"), code=303)
-    db.session.commit()
-    verb = "approuvée" if approve else "refusée"
-    flash(f"Demande de « {organisation.name} » {verb}.", "success")
+    flash(*decisions.decide_organisation(organisation_id, request.form, moderator))
     return redirect(url_for("organisations.moderation"), code=303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from campaign.console import decisions
 from campaign.content.services import current_collective
 from campaign.core.export import csv_response
 from campaign.extensions import db
@@ -164,22 +165,5 @@ def moderation() -> str:
 @bp.post("/moderation/rassemblements/<int:rally_id>")
 def decide(rally_id: int) -> Response:
     moderator = access.current_moderator()
-    decision = request.form.get("decision")
-    if decision not in {"publish", "refuse"}:
-        abort(400)
-    reason = request.form.get("reason", "")[:1000]
-    if decision == "refuse" and not reason.strip():
-        flash("Indiquez le motif du refus : il est envoyé à l’organisation.", "error")
-        return redirect(url_for("rally_admin.moderation"), code=303)
-    try:
-        rally = services.decide(rally_id, decision == "publish", moderator, reason)
-    except services.NotProposedError:
-        flash("Cette proposition a déjà été traitée.", "error")
-        return redirect(url_for("rally_admin.moderation"), code=303)
-    except services.PastRallyError:
-        flash("La date de ce rassemblement est passée : il ne peut plus être publié.", "error")
-        return redirect(url_for("rally_admin.moderation"), code=303)
-    db.session.commit()
-    verb = "publié" if decision == "publish" else "refusé"
-    flash(f"Rassemblement de {rally.city} {verb}.", "success")
+    flash(*decisions.decide_rally(rally_id, request.form, moderator))
     return redirect(url_for("rally_admin.moderation"), code=303)
