@@ -58,6 +58,17 @@ def _dev_secret_key(instance: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _dev_totp_key(instance: Path) -> str:
+    """Like the dev secret key: a Fernet key kept in the instance folder."""
+    from cryptography.fernet import Fernet
+
+    key_file = instance / "dev-totp-key"
+    if not key_file.exists():
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
 def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, then apply overrides (tests)."""
     overrides = overrides or {}
@@ -73,6 +84,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "CAMPAIGN_ENV": env,
         "TESTING": env == "testing",
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        # Encrypts the console's TOTP secrets at rest (core/crypto.py), apart from the database.
+        "TOTP_KEY": os.environ.get("TOTP_KEY", ""),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(
             os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'campaign.sqlite3'}")
         ),
@@ -143,6 +156,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
     _check(config)
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _dev_secret_key(instance)
+    if not config["TOTP_KEY"]:
+        config["TOTP_KEY"] = _dev_totp_key(instance)
     return config
 
 
@@ -156,7 +171,20 @@ def _check(config: dict[str, Any]) -> None:
             "or set CAMPAIGN_ENV=development on a developer machine."
         )
     if env == "production":
+        if not config["TOTP_KEY"]:
+            raise ConfigError(
+                "TOTP_KEY is not set: it encrypts the console's two-factor secrets. Make one "
+                "with python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())' and keep it out of the database backups."
+            )
         if not config["PUBLIC_URL"]:
             raise ConfigError("PUBLIC_URL is not set: emails would carry links to localhost.")
         if config["MAIL_SUPPRESS_SEND"]:
             raise ConfigError("MAIL_SERVER is not set: confirmation emails could not be sent.")
+    if config["TOTP_KEY"]:
+        from campaign.core.crypto import BadKeyError, parse_keys
+
+        try:
+            parse_keys(config["TOTP_KEY"])
+        except BadKeyError as exc:
+            raise ConfigError(str(exc)) from exc

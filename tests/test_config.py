@@ -17,6 +17,11 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path:
         create_app()
 
 
+def test_a_totp_key_that_is_not_fernet_keys_is_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="Fernet keys"):
+        load_config(tmp_path, {"CAMPAIGN_ENV": "testing", "SECRET_KEY": "k", "TOTP_KEY": "x"})
+
+
 def test_development_makes_and_keeps_its_own_key(monkeypatch, tmp_path: Path):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.setenv("CAMPAIGN_ENV", "development")
@@ -29,6 +34,7 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path: Path):
     env = {
         "CAMPAIGN_ENV": "production",
         "SECRET_KEY": "s" * 40,
+        "TOTP_KEY": "vQf2Lrj6x0bnWc8xbb3V2l1VhHlq7Ck2m3N3PZ0Yk8A=",
         "DATABASE_URL": "postgres://u:p@db.internal:5432/campaign",
         "MAIL_SERVER": "smtp.example.org",
         "MAIL_PORT": "2525",
@@ -96,7 +102,12 @@ def test_an_https_public_url_makes_cookies_secure_even_when_given_as_an_override
 
 @pytest.mark.parametrize(
     ("missing", "message"),
-    [("SECRET_KEY", "SECRET_KEY"), ("PUBLIC_URL", "PUBLIC_URL"), ("MAIL_SERVER", "MAIL_SERVER")],
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("PUBLIC_URL", "PUBLIC_URL"),
+        ("MAIL_SERVER", "MAIL_SERVER"),
+        ("TOTP_KEY", "TOTP_KEY is not set"),
+    ],
 )
 def test_production_refuses_settings_that_would_fail_visitors(
     monkeypatch, tmp_path: Path, missing, message
@@ -106,6 +117,7 @@ def test_production_refuses_settings_that_would_fail_visitors(
         "SECRET_KEY": "s" * 40,
         "PUBLIC_URL": "https://petition.example.org",
         "MAIL_SERVER": "smtp.example.org",
+        "TOTP_KEY": "vQf2Lrj6x0bnWc8xbb3V2l1VhHlq7Ck2m3N3PZ0Yk8A=",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

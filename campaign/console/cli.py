@@ -1,4 +1,5 @@
-"""`flask console create-admin`: the first account; admins invite the others."""
+"""`flask console create-admin`: the first account (admins invite the others);
+`flask console rotate-totp-key`: TOTP secrets under a new TOTP_KEY."""
 
 from __future__ import annotations
 
@@ -28,5 +29,15 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(f"An account exists already for {email}.") from exc
         click.echo(f"Admin {organiser.email} created. Open within {auth.INVITE_HOURS} hours:")
         click.echo(public_url_for("console.accept_invitation", token=token))
+
+    @group.command("rotate-totp-key")
+    def rotate_totp_key() -> None:
+        """Re-encrypt every TOTP secret with the first key of TOTP_KEY.
+
+        To rotate: put the new key first and keep the old one after a comma
+        (TOTP_KEY=new,old), run this, then drop the old key."""
+        count = auth.rotate_totp_key()
+        db.session.commit()
+        click.echo(f"{count} TOTP secret(s) re-encrypted with the first key of TOTP_KEY.")
 
     app.cli.add_command(group)

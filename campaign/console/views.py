@@ -26,10 +26,11 @@ from campaign.console.auth import Step, requires
 from campaign.console.blueprint import bp
 from campaign.console.models import ROLE_LABELS, AuditEntry, Organiser, Role
 from campaign.content.services import current_collective
+from campaign.core import crypto
 from campaign.core.forms import PublicForm, email_field, max_length, name_field, required
 from campaign.core.mail import queue_mail
 from campaign.core.urls import public_url_for
-from campaign.extensions import db, limiter
+from campaign.extensions import client_network, db, limiter
 from campaign.kits.qr import qr_svg
 from campaign.organisations.services import members
 
@@ -39,12 +40,21 @@ class SignInForm(PublicForm):
     password = PasswordField("Mot de passe", validators=[required(), max_length(200)])
 
 
-class CodeForm(PublicForm):
-    code = StringField(
-        "Code à 6 chiffres de votre application",
+def _code_field(label: str) -> StringField:
+    return StringField(
+        label,
         validators=[required(), max_length(10)],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
+
+
+class CodeForm(PublicForm):
+    code = _code_field("Code à 6 chiffres de votre application")
+
+
+class ReplaceCodeForm(PublicForm):
+    current_code = _code_field("Code de l’application configurée jusqu’ici")
+    code = _code_field("Code à 6 chiffres de la nouvelle application")
 
 
 class PasswordForm(PublicForm):
@@ -100,17 +110,21 @@ def sign_in_form() -> Response | tuple[str, int]:
         return render_template("console/sign_in.html", form=SignInForm(formdata=None)), 200
     if not form.validate():
         return render_template("console/sign_in.html", form=form), 422
-    step, organiser = auth.check_password(form.email.data, form.password.data)
+    step, organiser = auth.check_password(form.email.data, form.password.data, client_network())
     db.session.commit()  # failures count even when refused
     if step is Step.REFUSED:
         return render_template("console/sign_in.html", form=form, error=auth.GENERIC_ERROR), 401
     if step is Step.SIGNED_IN:
-        auth.sign_in(organiser)
-        db.session.commit()
-        return redirect(_safe_next(request.args.get("suivant")), code=303)
-    auth.hold_for_code(organiser)
+        return _signed_in(organiser)
+    auth.hold_for_code(organiser, step)
     target = "console.code" if step is Step.NEED_CODE else "console.enrol"
     return redirect(url_for(target, suivant=request.args.get("suivant", "")), code=303)
+
+
+def _signed_in(organiser: Organiser) -> Response:
+    auth.sign_in(organiser, client_network())
+    db.session.commit()
+    return redirect(_safe_next(request.args.get("suivant")), code=303)
 
 
 @bp.route("/connexion/code", methods=["GET", "POST"])
@@ -121,10 +135,8 @@ def code() -> Response | tuple[str, int]:
         return redirect(url_for("console.sign_in_form"))
     form = CodeForm()
     if request.method == "POST" and form.validate():
-        if auth.check_code(organiser, form.code.data):
-            auth.sign_in(organiser)
-            db.session.commit()
-            return redirect(_safe_next(request.args.get("suivant")), code=303)
+        if auth.check_code(organiser, form.code.data, client_network()):
+            return _signed_in(organiser)
         db.session.commit()
         return render_template("console/code.html", form=form, error=auth.GENERIC_ERROR), 401
     status = 422 if request.method == "POST" else 200
@@ -135,35 +147,77 @@ def _qr_data_uri(uri: str) -> str:
     return "data:image/svg+xml;base64," + b64encode(qr_svg(uri, caption=False)).decode()
 
 
+def _candidate_secret(organiser: Organiser) -> str:
+    """The secret being set up, kept in the session encrypted (the cookie is only signed)
+    and bound to its account."""
+    held = session.get("totp_candidate")
+    if isinstance(held, dict) and held.get("for") == organiser.id:
+        try:
+            return crypto.decrypt(str(held.get("secret")))
+        except (RuntimeError, ValueError):
+            pass
+    secret = auth.new_totp_secret()
+    session["totp_candidate"] = {"for": organiser.id, "secret": crypto.encrypt(secret)}
+    return secret
+
+
 @bp.route("/connexion/double-authentification", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["CONSOLE_LOGIN_RATE_LIMIT"], methods=["POST"])
 def enrol() -> Response | tuple[str, int]:
-    """Set up TOTP after the password: required for admins before anything else."""
-    organiser = auth.pending_organiser() or auth.current_organiser()
+    """Set a second factor up. Open to an account with none: after its password when the
+    password step said so (admins must), or signed in. Replacing one, signed in, needs a
+    code of the current secret as well."""
+    me = auth.current_organiser()
+    organiser = me or auth.pending_organiser(enrolling=True)
     if organiser is None:
+        if auth.pending_organiser() is not None:
+            return redirect(url_for("console.code", suivant=request.args.get("suivant", "")))
         return redirect(url_for("console.sign_in_form"))
-    secret = session.get("totp_candidate")
-    if not isinstance(secret, str) or len(secret) != 32:
-        secret = session["totp_candidate"] = auth.new_totp_secret()
-    form = CodeForm()
+    replacing = organiser.has_totp
+    secret = _candidate_secret(organiser)
+    form = ReplaceCodeForm() if replacing else CodeForm()
     if request.method == "POST" and form.validate():
-        organiser.totp_secret = secret
-        if auth.check_code(organiser, form.code.data):
-            auth.sign_in(organiser)  # also drops the candidate secret from the session
-            db.session.commit()
+        network = client_network()
+        if replacing and not auth.check_code(organiser, form.current_code.data, network):
+            db.session.commit()  # the failure counts
+            form.current_code.errors = [auth.GENERIC_ERROR]
+        elif auth.set_totp(organiser, secret, form.code.data):
+            session.pop("totp_candidate", None)
+            if replacing:
+                _tell_owner_totp_changed(organiser, by=None)
+                db.session.commit()
+                flash("Double authentification remplacée.", "success")
+                return redirect(url_for("console.home"), code=303)
             flash("Double authentification activée.", "success")
-            return redirect(_safe_next(request.args.get("suivant")), code=303)
-        db.session.rollback()
-        form.code.errors = ["Code incorrect : vérifiez l’heure de votre téléphone."]
+            if me is None:
+                return _signed_in(organiser)
+            db.session.commit()
+            return redirect(url_for("console.home"), code=303)
+        else:
+            db.session.rollback()
+            form.code.errors = ["Code incorrect : vérifiez l’heure de votre téléphone."]
     issuer = current_collective().name if current_collective() else "campaign"
     uri = auth.provisioning_uri(organiser, secret, issuer)
-    return render_template("console/enrol.html", form=form, secret=secret, qr=_qr_data_uri(uri)), (
-        422 if request.method == "POST" else 200
+    return render_template(
+        "console/enrol.html", form=form, secret=secret, qr=_qr_data_uri(uri), replacing=replacing
+    ), (422 if request.method == "POST" else 200)
+
+
+def _tell_owner_totp_changed(organiser: Organiser, by: Organiser | None) -> None:
+    queue_mail(
+        organiser.email,
+        "Votre double authentification a changé",
+        "console/totp_changed",
+        organiser=organiser,
+        by=by,
+        link=public_url_for("console.sign_in_form"),
     )
 
 
 @bp.post("/deconnexion")
 def sign_out() -> Response:
     auth.sign_out()
+    db.session.commit()
     flash("Vous êtes déconnecté·e.", "success")
     return redirect(url_for("console.sign_in_form"), code=303)
 
@@ -189,10 +243,13 @@ def accept_invitation(token: str) -> Response | tuple[str, int]:
         auth.set_password(organiser, form.password.data)
         organiser.invite_nonce = None  # one use
         db.session.commit()
-        if organiser.role is Role.ADMIN:
-            auth.hold_for_code(organiser)
+        if organiser.role is Role.ADMIN and not organiser.has_totp:
+            auth.hold_for_code(organiser, Step.ENROL)
             return redirect(url_for("console.enrol"), code=303)
-        auth.sign_in(organiser)
+        if organiser.has_totp:
+            auth.hold_for_code(organiser, Step.NEED_CODE)
+            return redirect(url_for("console.code"), code=303)
+        auth.sign_in(organiser, client_network())
         db.session.commit()
         return redirect(url_for("console.home"), code=303)
     status = 422 if request.method == "POST" else 200
@@ -264,9 +321,28 @@ def deactivate(organiser_id: int) -> Response:
         flash("Vous ne pouvez pas désactiver votre propre compte.", "error")
     else:
         organiser.active = False
-        organiser.session_epoch += 1
+        auth.end_sessions(organiser)
         db.session.commit()
         flash(f"Compte de {organiser.name} désactivé.", "success")
+    return redirect(url_for("console.accounts"), code=303)
+
+
+@bp.post("/comptes/<int:organiser_id>/double-authentification")
+@requires(Role.ADMIN)
+def reset_totp(organiser_id: int) -> Response:
+    """An admin's reset of someone's second factor (a lost phone): audited, the owner told."""
+    organiser = db.session.get(Organiser, organiser_id)
+    me = auth.current_organiser()
+    if organiser is None or me is None:
+        abort(404)
+    if organiser.id == me.id:
+        flash("Remplacez votre propre double authentification depuis votre compte.", "error")
+    elif organiser.has_totp:
+        auth.reset_totp(organiser)
+        auth.audit("account.totp_reset", what=f"compte {organiser.id} {organiser.email}")
+        _tell_owner_totp_changed(organiser, by=me)
+        db.session.commit()
+        flash(f"Double authentification de {organiser.name} réinitialisée.", "success")
     return redirect(url_for("console.accounts"), code=303)
 
 

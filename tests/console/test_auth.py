@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from campaign.console import auth
-from campaign.console.models import Organiser, Role
+from campaign.console.models import Organiser, Role, SignInThrottle
 from campaign.extensions import db, limiter
 from tests.conftest import PUBLIC_URL
 from tests.factories import csrf_from, make_collective, make_member
@@ -46,6 +47,12 @@ def _post_code(client, code: str):  # type: ignore[no-untyped-def]
     return client.post(
         "/console/connexion/code", data={"csrf_token": csrf_from(page.text), "code": code}
     )
+
+
+def _secret(app: Flask, organiser_id: int) -> str | None:
+    """The organiser's TOTP secret, decrypted (it needs the app's TOTP_KEY)."""
+    with app.app_context():
+        return db.session.get(Organiser, organiser_id).totp_secret
 
 
 def _state(app: Flask, organiser_id: int) -> Organiser:
@@ -209,30 +216,41 @@ def test_an_admin_without_totp_sets_it_up_before_anything_else(app: Flask, clien
         data={"csrf_token": csrf_from(page.text), "code": "123456"},
     )
     assert wrong.status_code == 422
-    assert _state(app, admin["id"]).totp_secret is None
+    assert _secret(app, admin["id"]) is None
     ok = client.post(
         "/console/connexion/double-authentification",
         data={"csrf_token": csrf_from(page.text), "code": pyotp.TOTP(secret).now()},
     )
     assert ok.status_code == 303
-    assert _state(app, admin["id"]).totp_secret == secret
+    assert _secret(app, admin["id"]) == secret
     assert client.get("/console/comptes").status_code == 200
 
 
-def test_five_failures_lock_the_account_for_everyone(app: Flask, client):
+def test_five_failures_make_that_address_wait_longer_each_time(app: Flask, client):
     account = _account(app)
     for _ in range(auth.MAX_FAILURES):
         assert _post_password(client, account["email"], "mauvais mot de passe !").status_code == 401
         limiter.reset()  # the per-address limit is tested apart
-    assert _state(app, account["id"]).locked_until is not None
-    # Even the right password is refused now, with the same message.
-    locked = _post_password(app.test_client(), account["email"])
+    # From that address, even the right password is refused now, with the same message.
+    locked = _post_password(client, account["email"])
     assert locked.status_code == 401 and auth.GENERIC_ERROR in locked.text
     with app.app_context():
-        organiser = db.session.get(Organiser, account["id"])
-        organiser.locked_until = datetime.now(UTC) - timedelta(seconds=1)
+        (throttle,) = db.session.execute(select(SignInThrottle)).scalars()
+        first_wait = throttle.locked_until - throttle.last_failure_at
+        assert first_wait == timedelta(minutes=1)
+        assert "127.0.0.1" not in throttle.network_key  # keyed, not in clear
+        throttle.locked_until = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
-    assert _post_password(app.test_client(), account["email"]).status_code == 303
+    # One more failure after the wait: twice as long.
+    assert _post_password(client, account["email"], "encore faux !!!").status_code == 401
+    with app.app_context():
+        throttle = db.session.execute(select(SignInThrottle)).scalar_one()
+        assert throttle.locked_until - throttle.last_failure_at == timedelta(minutes=2)
+        throttle.locked_until = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    assert _post_password(client, account["email"]).status_code == 303
+    with app.app_context():  # a success forgets that address's failures
+        assert db.session.execute(select(SignInThrottle)).first() is None
 
 
 def test_one_address_is_throttled_whatever_the_account(app: Flask, client):
