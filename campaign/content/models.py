@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from campaign.core.db import UTCDateTime, utcnow
 from campaign.extensions import db
 
 
@@ -21,6 +24,18 @@ class Collective(db.Model):
     coordinator: Mapped[str] = mapped_column(String(200), default="")  # coordinating organisation
     website: Mapped[str] = mapped_column(String(300), default="")
     source: Mapped[str] = mapped_column(Text, default="")  # where the presentation is quoted from
+    short_name: Mapped[str] = mapped_column(String(60), default="")  # « Les 400 000 »: tight spots
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    # [{"label": "Mastodon", "url": "https://…"}, …], in display order.
+    social_links: Mapped[list[dict[str, str]]] = mapped_column(db.JSON, default=list)
+    logo: Mapped[str | None] = mapped_column(String(100))  # file in <instance>/logos/, re-encoded
+    # One brand colour (#rrggbb), checked for WCAG AA contrast with the white text it carries.
+    brand_colour: Mapped[str] = mapped_column(
+        String(7), default="#b3261e", server_default="#b3261e"
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
+    )
 
     demands: Mapped[list[Demand]] = relationship(
         back_populates="collective", order_by="Demand.position", cascade="all, delete-orphan"
@@ -32,6 +47,10 @@ class Collective(db.Model):
     @property
     def paragraphs(self) -> list[str]:
         return [p.strip() for p in self.presentation.split("\n\n") if p.strip()]
+
+    @property
+    def display_short_name(self) -> str:
+        return self.short_name or self.name
 
 
 class Demand(db.Model):

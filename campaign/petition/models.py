@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    Column,
+    Date,
     Enum,
     ForeignKey,
     Index,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
+    func,
 )
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.ext.orderinglist import ordering_list
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaign.content.models import Collective, Demand
@@ -24,17 +26,28 @@ from campaign.extensions import db
 
 
 class PetitionStatus(enum.StrEnum):
+    """draft → open → closed → handed_over (see petition/lifecycle.py for the legal steps)."""
+
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
+    HANDED_OVER = "handed_over"  # given to its addressee: a date and a note
 
 
-petition_demands = Table(
-    "petition_demands",
-    db.metadata,
-    Column("petition_id", ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True),
-    Column("demand_id", ForeignKey("demands.id", ondelete="CASCADE"), primary_key=True),
-)
+class PetitionDemand(db.Model):
+    """A demand a petition carries, at its place in the petition's own order."""
+
+    __tablename__ = "petition_demands"
+
+    petition_id: Mapped[int] = mapped_column(
+        ForeignKey("petitions.id", ondelete="CASCADE"), primary_key=True
+    )
+    demand_id: Mapped[int] = mapped_column(
+        ForeignKey("demands.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(default=0, server_default="0")  # 0-based
+
+    demand: Mapped[Demand] = relationship(lazy="joined")
 
 
 class Petition(db.Model):
@@ -61,12 +74,43 @@ class Petition(db.Model):
     signature_count: Mapped[int] = mapped_column(default=0)
     # Signatures collected on paper, added as counts by organisers (console PaperSignatures).
     paper_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The version of the text and demands being signed; from the first signature on a
+    # correction makes a new one (PetitionVersion) instead of editing in place.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # A relayed petition is signed on an official platform: its page and QR codes send
+    # visitors there through /p/<slug>/signer-officiel, which counts them (RelayClick).
+    official_url: Mapped[str | None] = mapped_column(String(500))
+    handed_over_on: Mapped[date | None] = mapped_column(Date)
+    handover_note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
+    )
 
     collective: Mapped[Collective] = relationship()
-    demands: Mapped[list[Demand]] = relationship(
-        secondary=petition_demands, order_by=Demand.position
+    demand_links: Mapped[list[PetitionDemand]] = relationship(
+        order_by=PetitionDemand.position,
+        collection_class=ordering_list("position"),
+        cascade="all, delete-orphan",
     )
+    # The demands in the petition's order; assigning a list sets the order.
+    demands: AssociationProxy[list[Demand]] = association_proxy(
+        "demand_links", "demand", creator=lambda demand: PetitionDemand(demand=demand)
+    )
+    versions: Mapped[list[PetitionVersion]] = relationship(
+        back_populates="petition",
+        order_by="PetitionVersion.number",
+        cascade="all, delete-orphan",
+    )
+    status_changes: Mapped[list[PetitionStatusChange]] = relationship(
+        back_populates="petition",
+        order_by="PetitionStatusChange.at",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def is_relayed(self) -> bool:
+        return bool(self.official_url)
 
     @property
     def paragraphs(self) -> list[str]:
@@ -87,7 +131,9 @@ def phase_of(
 ) -> str:
     """'upcoming', 'open' or 'closed' for the public (a draft is never shown)."""
     now = now or utcnow()
-    if status is PetitionStatus.CLOSED or (closes_at and now >= closes_at):
+    if status in (PetitionStatus.CLOSED, PetitionStatus.HANDED_OVER) or (
+        closes_at and now >= closes_at
+    ):
         return "closed"
     if status is PetitionStatus.DRAFT or (opens_at and now < opens_at):
         return "upcoming"
@@ -132,6 +178,8 @@ class Signature(db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Emails sent about this signature (confirmation, reminders, "already signed").
     emails_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # Petition.version when the person signed: which text they agreed to.
+    petition_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     petition: Mapped[Petition] = relationship()
 
@@ -151,3 +199,78 @@ class SignatureCountDelta(db.Model):
     )
     delta: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PetitionVersion(db.Model):
+    """A text a petition was signed on, kept readable once corrected.
+
+    Version 1 is written when the first correction is made (the text as it was); each
+    correction adds the new text with its reason."""
+
+    __tablename__ = "petition_versions"
+    __table_args__ = (UniqueConstraint("petition_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text)
+    # The demands as they read then: [{"title": …, "text": …}, …], in order.
+    demands: Mapped[list[dict[str, str]]] = mapped_column(db.JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")  # « motif » of the correction
+    created_by: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    petition: Mapped[Petition] = relationship(back_populates="versions")
+
+
+class PetitionStatusChange(db.Model):
+    """Each lifecycle step, shown on the public page: who, when, from what to what."""
+
+    __tablename__ = "petition_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(
+        ForeignKey("petitions.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    by: Mapped[str] = mapped_column(String(300))  # the organiser, or « automatique » (dates)
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    petition: Mapped[Petition] = relationship(back_populates="status_changes")
+
+
+class OfficialCount(db.Model):
+    """A relayed petition's count on its official platform, entered by hand and dated."""
+
+    __tablename__ = "petition_official_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(
+        ForeignKey("petitions.id", ondelete="CASCADE"), index=True
+    )
+    count: Mapped[int]
+    counted_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelayClick(db.Model):
+    """One visitor sent on to a relayed petition's official platform (a scan or a click),
+    with what brought them: counted per source, member organisation and rally."""
+
+    __tablename__ = "relay_clicks"
+    __table_args__ = (Index("ix_relay_clicks_petition_at", "petition_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"))
+    source: Mapped[str | None] = mapped_column(String(64))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    rally_id: Mapped[int | None] = mapped_column(ForeignKey("rallies.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

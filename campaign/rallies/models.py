@@ -44,6 +44,9 @@ class MobilisationDay(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     date: Mapped[date] = mapped_column(Date, index=True)
     presentation: Mapped[str] = mapped_column(Text, default="")
+    # A cancelled day stays visible, marked so, with its reason; its rallies are cancelled.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     collective: Mapped[Collective] = relationship()
