@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from campaign.extensions import db
 
@@ -24,17 +26,38 @@ def init_app(app: Flask) -> None:
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing if content already exists.")
     def seed_demo(if_empty: bool) -> None:
-        """Load the demo collective « Les 400 000 » from campaign/content/data/."""
-        from campaign.content.services import is_empty, load_content
+        """Load the demo collective « Les 400 000 » (campaign/content/data/les-400000.toml)."""
+        from campaign.content.services import DEMO_FILE, is_empty
 
         if not is_empty():
             if if_empty:
                 click.echo("Content already present: nothing loaded.")
                 return
             raise click.ClickException("The database already has a collective.")
-        collective = load_content()
-        db.session.commit()
-        click.echo(f"Loaded {collective.name}: {len(collective.demands)} demands.")
+        _load(DEMO_FILE)
+
+    content = AppGroup("content", help="The campaign's content as a TOML file.")
+
+    @content.command("dump")
+    @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+    def dump(file: str) -> None:
+        """Write the whole content (collective, demands, figures, petitions, days, rallies)."""
+        from campaign.content.files import dump_text
+        from campaign.content.services import current_collective
+
+        collective = current_collective()
+        if collective is None:
+            raise click.ClickException("There is no content yet (flask content load FILE).")
+        with click.open_file(file, "w", encoding="utf-8") as out:
+            out.write(dump_text(collective))
+
+    @content.command("load")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def load(file: Path) -> None:
+        """Create or update the content from FILE, by slug, all or nothing."""
+        _load(file)
+
+    app.cli.add_command(content)
 
     @app.cli.command("worker")
     @click.option("--workers", default=2, show_default=True)
@@ -85,3 +108,21 @@ def init_app(app: Flask) -> None:
         for d in drifts:
             verb = "would be set" if dry_run else "set"
             click.echo(f"{d.slug}: counted {d.counted}, actual {d.actual} ({verb} to {d.actual})")
+
+
+def _load(path: Path) -> None:
+    from campaign.content.files import ContentError, load_text
+
+    try:
+        collective = load_text(path.read_text(encoding="utf-8"))
+    except (ContentError, UnicodeDecodeError) as exc:
+        db.session.rollback()
+        problems = exc.problems if isinstance(exc, ContentError) else [f"not UTF-8 text: {exc}"]
+        raise click.ClickException(
+            f"{path} was not loaded, nothing changed:\n  " + "\n  ".join(problems)
+        ) from exc
+    db.session.commit()
+    click.echo(
+        f"Loaded {collective.name}: {len(collective.demands)} demands, "
+        f"{len(collective.key_figures)} key figures."
+    )

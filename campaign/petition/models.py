@@ -258,6 +258,8 @@ class OfficialCount(db.Model):
     added_by: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    petition: Mapped[Petition] = relationship()
+
 
 class RelayClick(db.Model):
     """One visitor sent on to a relayed petition's official platform (a scan or a click),
