@@ -258,3 +258,20 @@ def test_the_cli_loads_and_dumps(app: Flask, tmp_path: Path):
     refused = runner.invoke(args=["content", "load", str(bad)])
     assert refused.exit_code != 0 and "nothing changed" in refused.output
     assert "petitions[0].target" in refused.output
+
+
+def test_the_documented_example_loads(app: Flask, ctx):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "content-format.md").read_text("utf-8")
+    example = doc.split("## A complete example")[1].split("```toml")[1].split("```")[0]
+    load_text(example)
+    petition = db.session.execute(select(Petition)).scalar_one()
+    assert [d.title for d in petition.demands] == [
+        "Deuxième revendication",
+        "Première revendication",
+    ]
+    assert petition.version == 2 and len(petition.versions) == 2
+    rallies = db.session.execute(select(Rally).order_by(Rally.city)).scalars().all()
+    assert [(r.city, r.commune_insee) for r in rallies] == [
+        ("Lyon", "69123"),
+        ("Saint-Denis", "93066"),
+    ]
