@@ -33,7 +33,8 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 
-from campaign.console.models import AuditEntry, ConsoleSession, Organiser, Role, SignInThrottle
+from campaign.console.models import ConsoleSession, Organiser, Role, SignInThrottle
+from campaign.core import audit as audit_log
 from campaign.core import crypto
 from campaign.core.db import utcnow
 from campaign.core.tokens import new_nonce
@@ -417,12 +418,4 @@ def audit(action: str, what: str = "", rows: int | None = None) -> None:
     """Record a read of personal data or an export by the signed-in organiser."""
     organiser = current_organiser()
     who = f"{organiser.name} <{organiser.email}>" if organiser else "?"
-    db.session.add(
-        AuditEntry(
-            organiser_id=organiser.id if organiser else None,
-            who=who,
-            action=action,
-            what=what[:2000],
-            rows=rows,
-        )
-    )
+    audit_log.record(who, action, what, rows, organiser_id=organiser.id if organiser else None)

@@ -1,13 +1,15 @@
 """Dashboard, moderation queues, paper signatures, rallies and who is coming to them.
 
 Views stay thin: the figures come from stats.py, the charts from charts.py, paper batches
-from papers.py, decisions from the organisations' and rallies' services.
+from papers.py, decisions from decisions.py. Each page showing personal data (the
+moderation queues, the paper batches, the participants) writes one audit entry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, TextAreaField
@@ -17,7 +19,6 @@ from campaign.console import auth, charts, decisions, papers, stats
 from campaign.console.auth import requires
 from campaign.console.blueprint import bp
 from campaign.console.models import Organiser, Role
-from campaign.core.export import csv_response
 from campaign.core.forms import PublicForm, max_length
 from campaign.core.templating import thousands
 from campaign.core.text import has_control_characters
@@ -27,14 +28,25 @@ from campaign.organisations.forms import KIND_LABELS
 from campaign.organisations.models import NATIONAL
 from campaign.petition import counting
 from campaign.petition.models import Petition
+from campaign.rallies import manage_views as rally_manage_views
 from campaign.rallies import services as rally_services
 from campaign.rallies.models import PARIS, Rally, RsvpStatus, today
+
+R = TypeVar("R", str, Response)
 
 
 def _me() -> Organiser:
     organiser = auth.current_organiser()
-    assert organiser is not None  # requires() let the request in
+    assert organiser is not None  # requires() let the request in  # nosec B101
     return organiser
+
+
+def _audited(page: R, action: str, what: str, rows: int) -> R:
+    """`page`, once this request's one audit entry is committed. Called once the page is
+    built: a commit earlier would expire every row it shows, to be read again one by one."""
+    auth.audit(action, what=what, rows=rows)
+    db.session.commit()
+    return page
 
 
 # --- the dashboard --------------------------------------------------------------------------
@@ -105,14 +117,19 @@ def dashboard() -> str:
 @bp.get("/moderation")
 @requires(Role.ORGANISER)
 def moderation() -> str:
-    return render_template(
+    applications = organisation_services.pending_applications()
+    proposals = rally_services.pending_proposals()
+    page = render_template(
         "console/moderation.html",
-        applications=organisation_services.pending_applications(),
-        proposals=rally_services.pending_proposals(),
+        applications=applications,
+        proposals=proposals,
         kind_labels=KIND_LABELS,
         national=NATIONAL,
         today=today(),
     )
+    # The applicants' and the proposed rallies' contacts are personal data.
+    what = "demandes d’adhésion et rassemblements proposés"
+    return _audited(page, "view.moderation", what, len(applications) + len(proposals))
 
 
 def _back_to_moderation() -> Response:
@@ -237,13 +254,17 @@ def paper() -> Response | tuple[str, int]:
         form.petition.data = chosen.slug if chosen else ""
         form.collected_on.data = today()
     totals = {p.id: stats.totals(p).paper for p in petitions}
-    return render_template(
+    batches = papers.batches()
+    page = render_template(
         "console/paper.html",
         form=form,
         petitions=petitions,
         paper_totals=totals,
-        batches=papers.batches(),
+        batches=batches,
         paris=PARIS,
+    )
+    return _audited(
+        page, "view.paper", "signatures papier : notes et auteurs", len(batches)
     ), status
 
 
@@ -290,51 +311,24 @@ def rallies() -> str:
     )
 
 
-def _audited(action: str, rally: Rally, rows: int) -> None:
-    auth.audit(action, what=f"rassemblement {rally.id} {rally.city}", rows=rows)
-    db.session.commit()
-
-
 @bp.get("/rassemblements/<int:rally_id>/participants")
 @requires(Role.ORGANISER, Role.RALLY_ORGANISER)
-def participants(rally_id: int) -> Response:
+def participants(rally_id: int) -> str:
     rally = _rally_or_abort(rally_id)
     people = rally_services.participants(rally)
-    _audited("view.rsvps", rally, len(people))
-    response = Response(
-        render_template(
-            "console/participants.html",
-            rally=rally,
-            people=people,
-            confirmed=sum(p.status is RsvpStatus.CONFIRMED for p in people),
-        ),
-        mimetype="text/html",
+    page = render_template(
+        "console/participants.html",
+        rally=rally,
+        people=people,
+        confirmed=sum(p.status is RsvpStatus.CONFIRMED for p in people),
     )
-    response.headers["Cache-Control"] = "no-store"  # personal data
-    return response
-
-
-STATUS_LABELS = {RsvpStatus.CONFIRMED: "confirmé", RsvpStatus.WAITLISTED: "liste d’attente"}
+    return _audited(page, "view.rsvps", rally_manage_views.audit_what(rally), len(people))
 
 
 @bp.get("/rassemblements/<int:rally_id>/participants.csv")
 @requires(Role.ORGANISER, Role.RALLY_ORGANISER)
 def participants_csv(rally_id: int) -> Response:
     rally = _rally_or_abort(rally_id)
-    rows = [
-        [
-            p.name,
-            p.email,
-            p.phone or "",
-            STATUS_LABELS.get(p.status, p.status.value),
-            p.confirmed_at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M") if p.confirmed_at else "",
-            p.source or "",
-        ]
-        for p in rally_services.participants(rally)
-    ]
-    _audited("export.rsvps.csv", rally, len(rows))
-    return csv_response(
-        ["Nom", "E-mail", "Téléphone", "Statut", "Confirmé le", "Source"],
-        rows,
-        f"participants-rassemblement-{rally.id}.csv",
-    )
+    people = rally_services.participants(rally)
+    response = rally_manage_views.participants_csv_response(rally, people)
+    return _audited(response, "export.rsvps.csv", rally_manage_views.audit_what(rally), len(people))

@@ -1,7 +1,5 @@
-"""Deciding on an application or a rally proposal, from a posted form.
-
-The console's queues and the interim /moderation pages post the same form and say the
-same things; only where they go back to differs.
+"""Deciding on an application or a rally proposal, from a form posted to the console's
+moderation queues: the decision, the reason of a refusal, and what to tell the organiser.
 """
 
 from __future__ import annotations

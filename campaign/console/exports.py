@@ -4,7 +4,8 @@ Counts per day, département, source, organisation and rally as CSV (`;` and a U
 for French Excel), XLSX and JSON, with the paper signatures marked as such. The full list
 of confirmed signatories, for handing the petition over, as CSV and XLSX streamed from a
 server-side cursor: a million rows in a few seconds and flat memory (bench/exports.py).
-Every cell goes through safe_cell. Every export is written to the audit log first.
+Every cell goes through safe_cell. Every export is written to the audit log first, once
+per request. No cache keeps any of them: the console's blueprint answers `no-store`.
 """
 
 from __future__ import annotations
@@ -113,7 +114,6 @@ def counts(slug: str, breakdown: str, fmt: str) -> Response:
             }
         )
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response.headers["Cache-Control"] = "no-store"
         return response
     if fmt == "csv":
         return csv_response(
@@ -169,7 +169,6 @@ def paper_export(slug: str, fmt: str) -> Response:
             }
         )
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response.headers["Cache-Control"] = "no-store"
         return response
     rows: list[tuple[Any, ...]] = [
         ("papier", b.collected_on, b.count, b.note, b.added_by) for b in batches

@@ -1,14 +1,18 @@
-"""The organisers' accounts, what they read of personal data, and paper signatures."""
+"""The organisers' accounts, their sessions and sign-in throttles, and paper signatures.
+
+The audit log of what they read (AuditEntry) lives in core/audit.py, re-exported here.
+"""
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaign.core import crypto
+from campaign.core.audit import AuditEntry as AuditEntry  # re-exported: it lives in core
 from campaign.core.db import UTCDateTime, str_enum, utcnow
 from campaign.extensions import db
 from campaign.organisations.models import Organisation
@@ -102,23 +106,6 @@ class SignInThrottle(db.Model):
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AuditEntry(db.Model):
-    """Every export and every view of personal data: who, when, what, how many rows."""
-
-    __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_at", "at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organiser_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisers.id", ondelete="SET NULL"), index=True
-    )
-    who: Mapped[str] = mapped_column(String(300))  # kept if the account is deleted
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    action: Mapped[str] = mapped_column(String(60))  # export.signatories.csv, view.rsvps, …
-    what: Mapped[str] = mapped_column(Text, default="")
-    rows: Mapped[int | None]
 
 
 class PaperSignatures(db.Model):

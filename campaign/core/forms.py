@@ -158,5 +158,5 @@ class CountrySelect:
         kwargs.setdefault("id", field.id)
         attributes = html_params(name=field.name, **kwargs)
         selected = field.data if field.data in country_codes() else ""
-        opening = Markup(f"<select {attributes}>")  # noqa: S704 (html_params escapes values)
+        opening = Markup(f"<select {attributes}>")  # noqa: S704 (html_params escapes values)  # nosec B704
         return opening + _country_options(selected) + Markup("</select>")

@@ -1,10 +1,10 @@
-"""HTTP security headers and proxy-aware client addresses."""
+"""HTTP security headers, proxy-aware client addresses, and no cache for personal data."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 
@@ -39,6 +39,17 @@ def _headers(response: Response) -> Response:
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def no_store(bp: Blueprint) -> None:
+    """No cache, the browser's or a proxy's, keeps any response of `bp`: its pages show
+    personal data. Every response, redirects and errors included, whatever a view set."""
+    bp.after_request(_no_store)
 
 
 def init_app(app: Flask) -> None:

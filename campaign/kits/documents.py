@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Any
 from urllib.parse import urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # nosec B406  # escapes our output; parses no XML
 
 from flask import current_app
 

@@ -1,20 +1,23 @@
-"""Who is signed in, through the emailed links: a member organisation or a moderator.
+"""The member space: who is signed in through an emailed management link, and what it
+reads of personal data (the audit log names the organisation: no organiser signs in here).
 
-Both the organisations and the rallies pages ask; the console issue replaces the
-moderator's link with real accounts.
+Both the organisations and the rallies pages of the member space ask.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
-from flask import abort, session
+from flask import session
 
+from campaign.core import audit as audit_log
+from campaign.extensions import db
 from campaign.organisations import services
 from campaign.organisations.models import Organisation
 
 MANAGE_SESSION_SECONDS = 2 * 3600
-MODERATION_SESSION_SECONDS = 4 * 3600
+R = TypeVar("R")
 
 
 def _still_valid(key: str) -> bool:
@@ -34,15 +37,14 @@ def managed_organisation() -> Organisation | None:
     return services.member_for_management(session.get("managed_organisation"))
 
 
-def open_moderation(moderator: str) -> None:
-    session.clear()  # a new session for a new role
-    session["moderator"] = moderator
-    session["moderator_until"] = time.time() + MODERATION_SESSION_SECONDS
+def who(organisation: Organisation) -> str:
+    """How the audit log names a member organisation."""
+    return f"Organisation membre : {organisation.name} (#{organisation.id})"
 
 
-def current_moderator() -> str:
-    """The signed-in moderator's name; 403 for anyone else."""
-    moderator = session.get("moderator")
-    if not _still_valid("moderator_until") or not isinstance(moderator, str) or not moderator:
-        abort(403)
-    return moderator
+def audited(page: R, organisation: Organisation, action: str, what: str, rows: int) -> R:
+    """`page`, once the one audit entry of this request is committed (called once the
+    page is built: committing earlier would expire the rows it shows)."""
+    audit_log.record(who(organisation), action, what, rows)
+    db.session.commit()
+    return page

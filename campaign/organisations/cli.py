@@ -1,4 +1,5 @@
-"""`flask organisations …`: moderate applications from the command line until the console."""
+"""`flask organisations …`: moderate applications from the command line (the console's
+/console/moderation does the same in a browser)."""
 
 from __future__ import annotations
 
@@ -45,15 +46,4 @@ def init_app(app: Flask) -> None:
         """Reject an application with a reason; its contact is emailed."""
         _decide(organisation_id, False, by, reason)
 
-    _moderation_link_command(group)
     app.cli.add_command(group)
-
-
-def _moderation_link_command(group: AppGroup) -> None:
-    @group.command("moderation-link")
-    @click.option("--by", required=True, help="The moderator's name, kept with each decision.")
-    def moderation_link(by: str) -> None:
-        """Print a sign-in link (valid 24 hours) to the moderation page."""
-        if not 0 < len(by.strip()) <= 200:
-            raise click.BadParameter("1 to 200 characters.", param_hint="--by")
-        click.echo(services.moderation_url(by.strip()))

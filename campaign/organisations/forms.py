@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from flask_wtf.file import FileField
 from wtforms import (
@@ -27,7 +28,7 @@ from campaign.core.forms import (
 )
 from campaign.core.geo import DEPARTEMENTS
 from campaign.core.images import MAX_BYTES, ImageRejectedError, logo_png
-from campaign.core.text import FORMULA_PREFIXES, collapse_spaces
+from campaign.core.text import _URL_LIKE, FORMULA_PREFIXES, collapse_spaces
 from campaign.organisations.identifiers import identifier_problem, normalise_identifier
 from campaign.organisations.models import NATIONAL, OrganisationKind
 from campaign.organisations.services import Application
@@ -43,9 +44,35 @@ KIND_LABELS = {
 _WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s<>\"]*$", re.IGNORECASE)
 
 
+# Dots in disguise: other scripts' full stops, leaders, middle dots and bullets (NFKC has
+# already turned the full-width and small full stops into ".").
+_DOTS = str.maketrans(dict.fromkeys("\u3002\u2e3c\u0701\u00b7\u2022\u2219\u22c5\u30fb", "."))
+# « [.] », « (.) », « [dot] », « (point) »…, and a dot with spaces around it.
+_BRACKETED_DOT = re.compile(r"\s*[\[({<]\s*(?:\.|dot|point)\s*[\])}>]\s*", re.IGNORECASE)
+_SPACED_DOT = re.compile(r"\s*\.\s*")
+WEB_ADDRESS_IN_NAME = (
+    "Le nom ne peut pas contenir d’adresse web, même déguisée (« exemple . fr », "
+    "« exemple[.]fr »…) : indiquez le site dans le champ « Site web »."
+)
+WEB_ADDRESS_IN_PERSON = "Un nom ne peut pas contenir d’adresse web."
+
+
+def looks_like_web_address(value: str) -> bool:
+    """A web address, or one written to slip past a filter: « evil . com », « evil[.]com »,
+    « exemple。com » (full-width dots), « ｅｖｉｌ．ｃｏｍ ». Folded to a plain address first,
+    then checked by the same rule as people's names (core/text.py)."""
+    folded = unicodedata.normalize("NFKC", value).translate(_DOTS)
+    folded = _SPACED_DOT.sub(".", _BRACKETED_DOT.sub(".", folded))
+    return bool(_URL_LIKE.search(folded))
+
+
 def _organisation_name(form: object, field: StringField) -> None:
-    if field.data and field.data.startswith(FORMULA_PREFIXES):
+    if not field.data:
+        return
+    if field.data.startswith(FORMULA_PREFIXES):
         raise ValidationError("Le nom ne peut pas commencer par =, +, - ou @.")
+    if looks_like_web_address(field.data):
+        raise ValidationError(WEB_ADDRESS_IN_NAME)
 
 
 class ApplyForm(PublicForm):
@@ -104,6 +131,11 @@ class ApplyForm(PublicForm):
     )
     listed = BooleanField()
     website_check = Honeypot()
+
+    def validate_contact_name(self, field: StringField) -> None:
+        """On top of name_field's checks: its name is in the email a stranger may get."""
+        if field.data and looks_like_web_address(field.data):
+            raise ValidationError(WEB_ADDRESS_IN_PERSON)
 
     def validate_kind(self, field: SelectField) -> None:
         if field.data not in {k.value for k in OrganisationKind}:

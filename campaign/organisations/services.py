@@ -1,4 +1,8 @@
-"""Applying to join the collective. Services take plain values, flush but never commit."""
+"""Applying to join the collective. Services take plain values, flush but never commit.
+
+No email subject carries text a stranger typed (an organisation's name, a contact's):
+anyone may apply with someone else's address, so a subject is the collective's own words.
+"""
 
 from __future__ import annotations
 
@@ -131,7 +135,7 @@ def apply(collective: Collective, data: Application) -> Organisation:
     db.session.flush()
     queue_mail(
         organisation.contact_email,
-        f"Confirmez la demande d’adhésion de {organisation.name}",
+        f"Confirmez votre demande d’adhésion au collectif {collective.name}",
         "organisations/confirm",
         organisation=organisation,
         collective=collective,
@@ -185,7 +189,7 @@ def decide(organisation_id: int, approve: bool, decided_by: str, reason: str = "
     collective = organisation.collective
     queue_mail(
         organisation.contact_email,
-        f"{organisation.name} rejoint le collectif {collective.name}"
+        f"Votre organisation rejoint le collectif {collective.name}"
         if approve
         else f"Votre demande d’adhésion au collectif {collective.name}",
         "organisations/approved" if approve else "organisations/rejected",
@@ -271,7 +275,7 @@ def manage_url(organisation: Organisation) -> str:
     token = _serializer(MANAGE_SALT).dumps(
         {"id": organisation.id, "nonce": organisation.token_nonce}
     )
-    return public_url_for("organisations.manage_link", token=token)
+    return public_url_for("organisations.member_space.manage_link", token=token)
 
 
 def send_manage_links(email: str) -> None:
@@ -288,7 +292,7 @@ def send_manage_links(email: str) -> None:
     for organisation in matches:
         queue_mail(
             organisation.contact_email,
-            f"Votre lien de gestion : {organisation.name}",
+            f"Votre lien vers l’espace de gestion du collectif {organisation.collective.name}",
             "organisations/manage_link",
             organisation=organisation,
             collective=organisation.collective,
@@ -341,26 +345,3 @@ def member_for_management(organisation_id: object) -> Organisation | None:
     if organisation is None or organisation.status is not OrganisationStatus.APPROVED:
         return None
     return organisation
-
-
-MODERATION_SALT = "organisation-moderation"
-
-
-def moderation_url(moderator: str) -> str:
-    """A sign-in link to the interim moderation page, printed by a `flask` command.
-
-    The organisers' console will replace it with real accounts; until then whoever can run
-    commands on the server hands these links out, each naming its moderator.
-    """
-    token = _serializer(MODERATION_SALT).dumps({"by": moderator})
-    return public_url_for("organisations.moderation_sign_in", token=token)
-
-
-def moderator_from_link(token: str) -> str | None:
-    try:
-        payload = _serializer(MODERATION_SALT).loads(token, max_age=24 * 3600)
-    except BadData:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("by"), str):
-        return None
-    return payload["by"]

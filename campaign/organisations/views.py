@@ -1,4 +1,5 @@
-"""Public pages for organisations: apply to join, confirm the contact email."""
+"""Public pages for organisations: apply to join, confirm the contact email, the directory,
+asking for a management link. The member space itself is manage_views.py, nested here."""
 
 from __future__ import annotations
 
@@ -18,22 +19,19 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from campaign.console import decisions
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
 from campaign.core.forms import EmailForm
 from campaign.core.geo import DEPARTEMENTS
-from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
-from campaign.organisations import access, services
-from campaign.organisations.forms import KIND_LABELS, ApplyForm, ManageForm
-from campaign.organisations.models import NATIONAL, Organisation, OrganisationKind
-from campaign.petition import services as petition_services
-from campaign.petition.models import Petition
-from campaign.rallies import services as rally_services
-from campaign.rallies.models import today
+from campaign.organisations import services
+from campaign.organisations.forms import KIND_LABELS, ApplyForm
+from campaign.organisations.manage_views import bp as member_space_bp
+from campaign.organisations.manage_views import referral_links
+from campaign.organisations.models import NATIONAL, OrganisationKind
 
 bp = Blueprint("organisations", __name__)
+bp.register_blueprint(member_space_bp)
 
 DUPLICATE_MESSAGE = (
     "Une demande d’adhésion existe déjà pour cette organisation. Si vous en êtes le contact, "
@@ -131,17 +129,8 @@ def member(organisation_id: int) -> str:
         kind_label=KIND_LABELS[organisation.kind],
         national=NATIONAL,
         brought=services.signatures_brought(organisation.id),
-        referral_links=_referral_links(organisation),
+        referral_links=referral_links(organisation),
     )
-
-
-def _referral_links(organisation: Organisation) -> list[tuple[Petition, str]]:
-    """Each open petition with the organisation's link to it."""
-    return [
-        (p, public_url_for("petition.show", slug=p.slug, org=organisation.referral_code))
-        for p in petition_services.public_petitions()
-        if p.is_open()
-    ]
 
 
 _LOGO_NAME = re.compile(r"[0-9a-f]{32}\.png")
@@ -177,77 +166,15 @@ def request_manage_link() -> Response | tuple[str, int]:
     return render_template("organisations/request_link.html", form=EmailForm(formdata=None)), 200
 
 
-@bp.route("/organisations/gerer/<token>", methods=["GET", "POST"])
-def manage_link(token: str) -> Response | tuple[str, int]:
-    """GET only asks (a mail scanner must not spend the one-use link); POST opens the space."""
-    if request.method == "GET":
-        return render_template("organisations/manage_link.html", token=token), 200
-    organisation = services.use_manage_link(token)
-    db.session.commit()
-    if organisation is None:
-        form = EmailForm(formdata=None)
-        return render_template("organisations/request_link.html", form=form, spent=True), 410
-    access.open_management(organisation)
-    return redirect(url_for("organisations.manage"), code=303)
+# --- the interim moderation pages' old addresses: the console's queues replaced them -----
 
 
-@bp.route("/organisations/espace", methods=["GET", "POST"])
-def manage() -> Response | tuple[str, int]:
-    organisation = access.managed_organisation()
-    if organisation is None:
-        return redirect(url_for("organisations.request_manage_link"))
-    form = ManageForm(obj=organisation if request.method == "GET" else None)
-    status = 200
-    if request.method == "POST":
-        if form.validate():
-            services.update_profile(organisation, form.presentation.data, form.logo_png)
-            db.session.commit()
-            flash("Modifications enregistrées.", "success")
-            return redirect(url_for("organisations.manage"), code=303)
-        status = 422
-    rallies = rally_services.rallies_of(organisation)
-    return render_template(
-        "organisations/manage.html",
-        organisation=organisation,
-        collective=organisation.collective,
-        form=form,
-        brought=services.signatures_brought(organisation.id),
-        referral_links=_referral_links(organisation),
-        rallies=rallies,
-        counts=rally_services.confirmed_counts([r.id for r in rallies]),
-        today=today(),
-    ), status
-
-
-# --- interim moderation page (the organisers' console takes it over) ----------------------
-
-
+@bp.route("/moderation", methods=["GET", "POST"])
 @bp.route("/moderation/connexion/<token>", methods=["GET", "POST"])
-def moderation_sign_in(token: str) -> Response | tuple[str, int]:
-    """GET asks, POST signs in: a link printed by `flask organisations moderation-link`."""
-    moderator = services.moderator_from_link(token)
-    if moderator is None:
-        abort(404)
-    if request.method == "GET":
-        return render_template("organisations/moderation_sign_in.html", moderator=moderator), 200
-    access.open_moderation(moderator)
-    return redirect(url_for("organisations.moderation"), code=303)
-
-
-@bp.get("/moderation")
-def moderation() -> str:
-    access.current_moderator()
-    return render_template(
-        "organisations/moderation.html",
-        pending=services.pending_applications(),
-        kind_labels=KIND_LABELS,
-        national=NATIONAL,
-        collective=current_collective(),
-    )
-
-
-@bp.post("/moderation/<int:organisation_id>")
-def moderate(organisation_id: int) -> Response:
-    moderator = access.current_moderator()
-    flash(*decisions.decide_organisation(organisation_id, request.form, moderator))
-    return redirect(url_for("organisations.moderation"), code=303)
+@bp.route("/moderation/<int:organisation_id>", methods=["GET", "POST"])
+@bp.route("/moderation/rassemblements", methods=["GET", "POST"])
+@bp.route("/moderation/rassemblements/<int:rally_id>", methods=["GET", "POST"])
+def old_moderation(**_: object) -> Response:
+    """Old bookmarks land in the console (which asks its own sign-in). A form posted from
+    an old page decides nothing: the browser is sent to look at the queue instead."""
+    return redirect(url_for("console.moderation"), code=301 if request.method == "GET" else 303)

@@ -25,7 +25,7 @@ from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.petition.models import Petition, PetitionStatus, Signature, phase_of
 from campaign.rallies.services import visible_rally_id
 
-TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)
+TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)  # nosec B105
 # At most this many emails about one signature (per link lifetime): enough to help a
 # person who lost the first, too few to turn the form into a way of mailing someone.
 MAX_EMAILS = 4

@@ -1,22 +1,58 @@
-"""Rallies behind a sign-in: member organisations propose and run theirs; the collective's
-moderators publish, refuse and cancel, and both see who is coming."""
+"""Rallies in a member organisation's space: it proposes, edits, cancels and runs its
+rallies and sees who is coming (the console's organisers publish or refuse them).
+
+Part of the member space: nothing here is cached (core/security.py `no_store`), and each
+read of the participants writes one audit entry naming the organisation.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from campaign.console import decisions
 from campaign.content.services import current_collective
 from campaign.core.export import csv_response
+from campaign.core.security import no_store
 from campaign.extensions import db
 from campaign.organisations import access
 from campaign.organisations.models import Organisation
 from campaign.places import gazetteer
 from campaign.rallies import rsvp, services
 from campaign.rallies.forms import RallyForm
-from campaign.rallies.models import PARIS, Rally, RallyStatus, RsvpStatus, today
+from campaign.rallies.models import PARIS, Rally, RallyStatus, Rsvp, RsvpStatus, today
 
 bp = Blueprint("rally_admin", __name__)
+no_store(bp)
+
+PARTICIPANTS_HEADER = ["Nom", "E-mail", "Téléphone", "Statut", "Confirmé le", "Source"]
+STATUS_LABELS = {RsvpStatus.CONFIRMED: "confirmé", RsvpStatus.WAITLISTED: "liste d’attente"}
+
+
+def audit_what(rally: Rally) -> str:
+    """How the audit log names a rally whose participants were read."""
+    return f"rassemblement {rally.id} {rally.city}"
+
+
+def participants_csv_response(rally: Rally, people: Sequence[Rsvp]) -> Response:
+    """The participants as a CSV for French Excel (the console's download is the same)."""
+    return csv_response(
+        PARTICIPANTS_HEADER,
+        (
+            [
+                p.name,
+                p.email,
+                p.phone or "",
+                STATUS_LABELS.get(p.status, p.status.value),
+                p.confirmed_at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+                if p.confirmed_at
+                else "",
+                p.source or "",
+            ]
+            for p in people
+        ),
+        f"participants-rassemblement-{rally.id}.csv",
+    )
 
 
 def _organisation() -> Organisation:
@@ -59,24 +95,24 @@ def propose() -> Response | tuple[str, int]:
         services.propose(organisation, form.to_input())
         db.session.commit()
         flash("Rassemblement proposé : les organisateurs du collectif vont l’examiner.", "success")
-        return redirect(url_for("organisations.manage"), code=303)
+        return redirect(url_for("organisations.member_space.manage"), code=303)
     return _form_page(form, None, 200)
 
 
-def _managed_rally(rally_id: int) -> Rally:
-    """A rally the signed-in organisation runs, or any rally for a moderator."""
+def _managed_rally(rally_id: int) -> tuple[Organisation, Rally]:
+    """A rally the signed-in organisation runs, and that organisation; 404 or 403 else."""
     rally = services.get_rally(rally_id)
     if rally is None:
         abort(404)
-    if services.can_manage(access.managed_organisation(), rally):
-        return rally
-    access.current_moderator()  # 403 unless a moderator
-    return rally
+    organisation = access.managed_organisation()
+    if organisation is None or not services.can_manage(organisation, rally):
+        abort(403)
+    return organisation, rally
 
 
 @bp.route("/organisations/espace/rassemblements/<int:rally_id>", methods=["GET", "POST"])
 def edit(rally_id: int) -> Response | tuple[str, int]:
-    rally = _managed_rally(rally_id)
+    _, rally = _managed_rally(rally_id)
     if rally.status in (RallyStatus.REFUSED, RallyStatus.CANCELLED):
         abort(409)
     form = _form(rally)
@@ -95,14 +131,12 @@ def edit(rally_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/organisations/espace/rassemblements/<int:rally_id>/annuler")
 def cancel(rally_id: int) -> Response:
-    rally = _managed_rally(rally_id)
+    organisation, rally = _managed_rally(rally_id)
     reason = request.form.get("reason", "")[:1000].strip()
     if not reason:
         flash("Indiquez le motif de l’annulation : il est envoyé aux participants.", "error")
         return redirect(url_for("rally_admin.participants", rally_id=rally.id), code=303)
-    organisation = access.managed_organisation()
-    by = organisation.name if organisation else access.current_moderator()
-    if not services.cancel(rally, by, reason):
+    if not services.cancel(rally, organisation.name, reason):
         flash("Seul un rassemblement publié peut être annulé.", "error")
         return redirect(url_for("rally_admin.participants", rally_id=rally.id), code=303)
     db.session.commit()
@@ -112,58 +146,23 @@ def cancel(rally_id: int) -> Response:
 
 @bp.get("/organisations/espace/rassemblements/<int:rally_id>/participants")
 def participants(rally_id: int) -> str:
-    rally = _managed_rally(rally_id)
+    organisation, rally = _managed_rally(rally_id)
     people = services.participants(rally)
-    return render_template(
+    page = render_template(
         "rallies/participants.html",
         rally=rally,
         people=people,
         confirmed=sum(p.status is RsvpStatus.CONFIRMED for p in people),
         collective=current_collective(),
     )
+    return access.audited(page, organisation, "view.rsvps", audit_what(rally), len(people))
 
 
 @bp.get("/organisations/espace/rassemblements/<int:rally_id>/participants.csv")
 def participants_csv(rally_id: int) -> Response:
-    rally = _managed_rally(rally_id)
-    labels = {RsvpStatus.CONFIRMED: "confirmé", RsvpStatus.WAITLISTED: "liste d’attente"}
-    return csv_response(
-        ["Nom", "E-mail", "Téléphone", "Statut", "Confirmé le", "Source"],
-        (
-            [
-                p.name,
-                p.email,
-                p.phone or "",
-                labels[p.status],
-                p.confirmed_at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
-                if p.confirmed_at
-                else "",
-                p.source or "",
-            ]
-            for p in services.participants(rally)
-        ),
-        f"participants-rassemblement-{rally.id}.csv",
+    organisation, rally = _managed_rally(rally_id)
+    people = services.participants(rally)
+    response = participants_csv_response(rally, people)
+    return access.audited(
+        response, organisation, "export.rsvps.csv", audit_what(rally), len(people)
     )
-
-
-# --- moderation (the organisers' console takes it over) ------------------------------------
-
-
-@bp.get("/moderation/rassemblements")
-def moderation() -> str:
-    access.current_moderator()
-    rallies = services.visible_rallies()
-    return render_template(
-        "rallies/moderation.html",
-        proposals=services.pending_proposals(),
-        rallies=rallies,
-        counts=services.confirmed_counts([r.id for r in rallies]),
-        collective=current_collective(),
-    )
-
-
-@bp.post("/moderation/rassemblements/<int:rally_id>")
-def decide(rally_id: int) -> Response:
-    moderator = access.current_moderator()
-    flash(*decisions.decide_rally(rally_id, request.form, moderator))
-    return redirect(url_for("rally_admin.moderation"), code=303)

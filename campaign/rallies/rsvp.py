@@ -25,7 +25,7 @@ from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.rallies import tasks
 from campaign.rallies.models import Rally, RallyStatus, Rsvp, RsvpStatus, today
 
-TOKEN_PURPOSE = "rsvp"  # noqa: S105 (a label mixed into the HMAC, not a secret)
+TOKEN_PURPOSE = "rsvp"  # noqa: S105 (a label mixed into the HMAC, not a secret)  # nosec B105
 MAX_EMAILS = 4  # per link lifetime, as for signatures
 
 

@@ -1,5 +1,6 @@
 """In Chromium: an organisation applies with its logo, confirms its email, an organiser
-approves it, and it appears in the directory with its logo."""
+approves it in the console (reached through an old /moderation bookmark), and it appears
+in the directory with its logo."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from flask import Flask
 from flask_mail import Message
 from PIL import Image
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
+from campaign.console import auth
+from campaign.console.models import Role
 from campaign.extensions import db
-from campaign.organisations.models import Organisation
 from tests.factories import make_collective, path_of
 
 CONFIRM_LINK = re.compile(r"https?://\S+/organisations/confirmer/\d+/[A-Za-z0-9_-]+")
+PASSWORD = "une phrase de passe pour la console"
 
 
 @pytest.mark.browser
@@ -26,6 +28,9 @@ def test_an_organisation_joins_and_appears_in_the_directory(
 ):
     with app.app_context():
         make_collective("Les 400 000")
+        organiser, _ = auth.invite("camille@example.org", "Camille Martin", Role.ORGANISER)
+        auth.set_password(organiser, PASSWORD)
+        organiser.invite_nonce = None  # the invitation is used
         db.session.commit()
     logo = tmp_path / "logo.png"
     Image.new("RGB", (240, 120), (20, 90, 160)).save(logo)
@@ -50,12 +55,21 @@ def test_an_organisation_joins_and_appears_in_the_directory(
     page.goto(path_of(CONFIRM_LINK.search(message.body).group(0)))
     expect(page.get_by_role("heading", name="Demande transmise")).to_be_visible()
 
-    with app.app_context():
-        organisation_id = db.session.execute(select(Organisation.id)).scalar_one()
-    result = app.test_cli_runner().invoke(
-        args=["organisations", "approve", str(organisation_id), "--by", "Camille"]
-    )
-    assert result.exit_code == 0, result.output
+    # An organiser's old bookmark of the interim page leads to the console's sign-in.
+    page.goto("/moderation")
+    expect(page).to_have_url(re.compile(r"/console/connexion"))
+    page.get_by_label("Adresse e-mail").fill("camille@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Modération").click()
+    application = page.locator("article", has_text="Enfance Ensemble Rennes")
+    expect(application).to_contain_text("Léa Martin · lea@example.org")
+    application.get_by_role("button", name="Approuver").click()
+    expect(page.get_by_text("Demande de « Enfance Ensemble Rennes » approuvée.")).to_be_visible()
+    expect(page.get_by_text("Aucune demande en attente.")).to_be_visible()
+    approved = outbox[-1]
+    assert approved.recipients == ["lea@example.org"]
+    assert approved.subject == "Votre organisation rejoint le collectif Les 400 000"
 
     page.goto("/organisations")
     expect(page.get_by_text("1 organisation membre")).to_be_visible()

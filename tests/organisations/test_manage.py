@@ -89,3 +89,18 @@ def test_expired_and_forged_links_do_not_open_anything(app: Flask, client, outbo
     monkeypatch.setitem(app.config, "MANAGE_LINK_HOURS", 48)
     assert _open(client, link[:-3] + "abc").status_code == 410
     assert client.get("/organisations/espace").status_code == 302  # no session: ask for a link
+
+
+def test_odd_session_values_open_no_space(app: Flask, client):
+    organisation_id = _member(app)
+    for values in (
+        {"managed_until": "abc", "managed_organisation": organisation_id},
+        {"managed_until": None, "managed_organisation": organisation_id},
+        {"managed_until": 10**12, "managed_organisation": str(organisation_id)},
+    ):
+        with client.session_transaction() as session:
+            session.update(values)
+        assert client.get("/organisations/espace").status_code == 302, values
+    with client.session_transaction() as session:
+        session.update({"managed_until": 10**12, "managed_organisation": organisation_id})
+    assert client.get("/organisations/espace").status_code == 200  # what the link writes

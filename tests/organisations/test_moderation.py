@@ -1,4 +1,5 @@
-"""Organisers approve or reject applications (command line for now); members are listed."""
+"""Organisers approve or reject applications (from the command line here; the console's
+queues: tests/console/test_dashboard.py); members are listed."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_the_command_lists_approves_and_rejects(app: Flask, outbox):
             (second, OrganisationStatus.REJECTED, "Camille", "Hors sujet"),
         ]
     subjects = [m.subject for m in outbox[-2:]]
-    assert "Enfance Ensemble rejoint le collectif" in subjects[0]
+    assert subjects[0] == "Votre organisation rejoint le collectif Collectif d’essai"
     assert "demande d’adhésion" in subjects[1]
     assert "Hors sujet" in outbox[-1].body
 
