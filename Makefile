@@ -6,25 +6,32 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# What is installed is pinned, with hashes, in these locks; pyproject.toml's ranges say what is
+# allowed. They were made for CPython 3.11 on Linux x86_64 (`make lock` refreshes both).
+APP_LOCK := requirements/app.lock
+TEST_LOCK := requirements/test.lock
+LOCK_PYTHON := 3.11
 
 export FLASK_APP := wsgi.py
 # `make run` is a developer machine: a dev secret key and the mail kept in instance/mail/.
 run: export CAMPAIGN_ENV ?= development
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint install install-test chromium bench clean vendor gazetteer
+.PHONY: run test lint lock install install-test chromium bench clean vendor gazetteer
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(APP_LOCK)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
 	@# WeasyPrint (the printable kit) draws text with Pango.
 	@ldconfig -p | grep -q libpangoft2-1.0 || bash scripts/ensure-apt.sh libpango-1.0-0 libpangoft2-1.0-0
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --require-hashes -r $(APP_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(TEST_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TEST_STAMP): $(STAMP) pyproject.toml $(TEST_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(STAMP)
@@ -51,6 +58,23 @@ test: $(TEST_STAMP) chromium
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -c pyproject.toml -r campaign wsgi.py -q
+
+## Refresh both locks to the newest releases pyproject.toml allows, from PyPI alone (not the
+## machine's pip settings), with pip-tools in a venv of its own; then `make test` and commit.
+LOCK_TOOLS := $(VENV)/lock-tools
+PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND='make lock' \
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	@$(PYTHON) -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(LOCK_PYTHON)")' \
+	  || { echo "make lock: the locks are made with CPython $(LOCK_PYTHON): PYTHON=python$(LOCK_PYTHON) make lock"; exit 1; }
+	test -x $(LOCK_TOOLS)/bin/pip-compile || $(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet --upgrade pip pip-tools
+	@mkdir -p requirements
+	$(PIP_COMPILE) -o $(APP_LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra test -c $(APP_LOCK) -o $(TEST_LOCK) pyproject.toml
 
 ## Benchmarks against bare Flask, by hand (needs PostgreSQL, Redis and wrk): see bench/README.md.
 bench: $(STAMP)
