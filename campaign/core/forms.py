@@ -14,6 +14,7 @@ from wtforms import EmailField, Field, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
 
+from campaign.core import images
 from campaign.core.geo import FRENCH_OVERSEAS_ISO
 from campaign.core.text import collapse_spaces, has_control_characters, name_problem
 
@@ -160,3 +161,19 @@ class CountrySelect:
         selected = field.data if field.data in country_codes() else ""
         opening = Markup(f"<select {attributes}>")  # noqa: S704 (html_params escapes values)  # nosec B704
         return opening + _country_options(selected) + Markup("</select>")
+
+
+def uploaded_logo(field: Field, *, allow_svg: bool = False) -> bytes | None:
+    """A logo field's upload, checked by its content and re-encoded as a PNG (core/images.py),
+    so that a view only has to store it; None when no file was chosen."""
+    upload = field.data
+    if upload is None or not getattr(upload, "filename", ""):
+        return None
+    try:
+        data = upload.read(images.MAX_BYTES + 1)
+    finally:
+        upload.close()  # big uploads are spooled to a temporary file: free it now
+    try:
+        return images.logo_png(data, allow_svg=allow_svg)
+    except images.ImageRejectedError as exc:
+        raise ValidationError(str(exc)) from exc

@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape  # nosec B406  # escapes our output; parses 
 from flask import current_app
 
 from campaign.content.models import Collective
+from campaign.core import colour
 from campaign.core.templating import clock, long_date
 from campaign.core.urls import public_url_for
 from campaign.kits import qr
@@ -64,7 +65,16 @@ def _collective(collective: Collective) -> dict[str, Any]:
         "name": collective.name,
         "tagline": collective.tagline,
         "coordinator": collective.coordinator,
+        # Every document shows these two (kits/templates/_base.html, masthead, social).
+        # A new logo has a new random file name, so the name is enough for the key.
+        "logo_image": collective.logo if _collective_logo(collective) else None,
+        "brand_colour": colour.safe(collective.brand_colour),
     }
+
+
+def _collective_logo(collective: Collective) -> bytes | None:
+    path = logo_folder() / collective.logo if collective.logo else None
+    return path.read_bytes() if path is not None and path.is_file() else None
 
 
 def _demands(collective: Collective) -> list[dict[str, str]]:
@@ -87,11 +97,16 @@ def wordmark_svg(name: str) -> bytes:
     ).encode()
 
 
-def _images(collective_name: str, qr_url: str, logo_file: str | None = None) -> dict[str, bytes]:
-    images = {
-        "qr.svg": qr.qr_svg(qr_url, caption=False),
-        "wordmark.svg": wordmark_svg(collective_name),
-    }
+def collective_images(collective: Collective) -> dict[str, bytes]:
+    """The collective's wordmark and logo, for a masthead (kits/templates/_macros.html)."""
+    images = {"wordmark.svg": wordmark_svg(collective.name)}
+    if logo := _collective_logo(collective):
+        images["collective-logo.png"] = logo
+    return images
+
+
+def _images(collective: Collective, qr_url: str, logo_file: str | None = None) -> dict[str, bytes]:
+    images = {"qr.svg": qr.qr_svg(qr_url, caption=False), **collective_images(collective)}
     if logo_file:
         path = logo_folder() / logo_file
         if path.is_file():
@@ -140,9 +155,7 @@ def call_flyer(collective: Collective, petition: Petition) -> Document:
         "qr_url": url,
         "site": _site(),
     }
-    return Document(
-        "call_flyer.html", "tract-appel-a5", content, lambda: _images(collective.name, url)
-    )
+    return Document("call_flyer.html", "tract-appel-a5", content, lambda: _images(collective, url))
 
 
 def _rally(rally: Rally) -> dict[str, Any]:
@@ -174,7 +187,7 @@ def rally_poster(rally: Rally) -> Document:
         "rally_poster.html",
         f"affiche-{slug(rally.city)}-{rally.date:%Y-%m-%d}-a4",
         content,
-        lambda: _images(collective.name, url),
+        lambda: _images(collective, url),
     )
 
 
@@ -191,7 +204,7 @@ def day_flyer(day: MobilisationDay, rallies: list[Rally]) -> Document:
         "day_flyer.html",
         f"tract-{day.slug}-a4",
         content,
-        lambda: _images(day.collective.name, url),
+        lambda: _images(day.collective, url),
     )
 
 
@@ -210,7 +223,7 @@ def member_flyer(organisation: Organisation, petition: Petition) -> Document:
         "member_flyer.html",
         f"tract-{slug(organisation.name)}-a5",
         content,
-        lambda: _images(collective.name, url, organisation.logo_filename),
+        lambda: _images(collective, url, organisation.logo_filename),
     )
 
 
@@ -226,7 +239,7 @@ def social(
         "lead": lead,
         "site": _site(),
     }
-    return Document("social.html", f"{name}-{size}", content, dict)
+    return Document("social.html", f"{name}-{size}", content, lambda: collective_images(collective))
 
 
 def petition_social(petition: Petition, size: str) -> Document:

@@ -25,9 +25,9 @@ from campaign.core.forms import (
     no_control_characters,
     phone_field,
     required,
+    uploaded_logo,
 )
 from campaign.core.geo import DEPARTEMENTS
-from campaign.core.images import MAX_BYTES, ImageRejectedError, logo_png
 from campaign.core.text import _URL_LIKE, FORMULA_PREFIXES, collapse_spaces
 from campaign.organisations.identifiers import identifier_problem, normalise_identifier
 from campaign.organisations.models import NATIONAL, OrganisationKind
@@ -156,19 +156,7 @@ class ApplyForm(PublicForm):
             )
 
     def validate_logo(self, field: FileField) -> None:
-        """Checked by its content and re-encoded now, so the view only has to store it."""
-        self.logo_png: bytes | None = None
-        upload = field.data
-        if upload is None or not getattr(upload, "filename", ""):
-            return
-        try:
-            data = upload.read(MAX_BYTES + 1)
-        finally:
-            upload.close()  # big uploads are spooled to a temporary file: free it now
-        try:
-            self.logo_png = logo_png(data)
-        except ImageRejectedError as exc:
-            raise ValidationError(str(exc)) from exc
+        self.logo_png = uploaded_logo(field)
 
     def is_bot(self) -> bool:
         return bool(self.website_check.data)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 
+from campaign.core import pagecache
 from campaign.core.db import delete_by_token, insert_ignoring_duplicate, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
@@ -22,7 +23,14 @@ from campaign.extensions import db
 from campaign.organisations.services import referring_organisation_id
 from campaign.petition import counting, tasks
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
-from campaign.petition.models import Petition, PetitionStatus, Signature, phase_of
+from campaign.petition.models import (
+    OfficialCount,
+    Petition,
+    PetitionStatus,
+    PetitionVersion,
+    Signature,
+    phase_of,
+)
 from campaign.rallies.services import visible_rally_id
 
 TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)  # nosec B105
@@ -103,9 +111,18 @@ class PetitionRef:
     status: PetitionStatus
     opens_at: datetime | None
     closes_at: datetime | None
+    version: int  # recorded on each signature: the text the signer read
+    official_url: str | None = None
+
+    @property
+    def is_relayed(self) -> bool:
+        return bool(self.official_url)
+
+    def phase(self, now: datetime | None = None) -> str:
+        return phase_of(self.status, self.opens_at, self.closes_at, now)
 
     def is_open(self, now: datetime | None = None) -> bool:
-        return phase_of(self.status, self.opens_at, self.closes_at, now) == "open"
+        return self.phase(now) == "open"
 
 
 _refs: TTLCache[PetitionRef] = TTLCache()
@@ -119,10 +136,25 @@ def petition_ref(slug: str) -> PetitionRef | None:
         if petition is None:
             return None
         return PetitionRef(
-            petition.id, petition.slug, petition.status, petition.opens_at, petition.closes_at
+            petition.id,
+            petition.slug,
+            petition.status,
+            petition.opens_at,
+            petition.closes_at,
+            petition.version,
+            petition.official_url,
         )
 
+    # As stale as the cached page at most: a signer within those seconds of a correction
+    # read, and so records, the text the page still showed.
     return _refs.get_or_compute(slug, current_app.config["PAGE_CACHE_SECONDS"], load)
+
+
+def forget_cached(slug: str | None = None) -> None:
+    """After a petition's status, dates, text or version changed: this process shows and
+    applies the change at once (other workers within PAGE_CACHE_SECONDS)."""
+    _refs.forget(slug)
+    pagecache.forget()  # its keys carry the URL's tags too: drop them all, they are cheap
 
 
 def sign(
@@ -135,7 +167,7 @@ def sign(
     page nor its timing tells a stranger whether an address has signed.
     """
     now = now or utcnow()
-    if not petition.is_open(now):
+    if not petition.is_open(now) or petition.is_relayed:  # relayed: signed elsewhere
         raise PetitionClosedError(petition.slug)
     canonical = canonical_email(data.email)
     nonce = new_nonce()
@@ -164,6 +196,7 @@ def sign(
             "token_expires_at": _expiry(now),
             "created_at": now,
             "emails_sent": 0,
+            "petition_version": petition.version,
         },
     )
     defer(tasks.notify_signer, petition.id, canonical)
@@ -313,3 +346,73 @@ def public_petitions() -> list[Petition]:
             select(Petition).where(Petition.status != "draft").order_by(Petition.created_at)
         ).scalars()
     )
+
+
+# --- the public page: lifecycle, versions, home listing ------------------------------------
+
+
+def stage(petition: Petition, now: datetime | None = None) -> str:
+    """phase() with the hand-over told apart: 'upcoming', 'open', 'closed', 'handed_over'."""
+    phase = petition.phase(now)
+    if phase == "closed" and petition.status is PetitionStatus.HANDED_OVER:
+        return "handed_over"
+    return phase
+
+
+def home_petitions(collective_id: int | None = None, now: datetime | None = None) -> list[Petition]:
+    """The public petitions, open ones first (oldest first: the main call leads), then the
+    upcoming ones (opening soonest first), then the closed or handed over (latest first)."""
+    now = now or utcnow()
+    petitions = [
+        p for p in public_petitions() if collective_id is None or p.collective_id == collective_id
+    ]
+    by_phase: dict[str, list[Petition]] = {"open": [], "upcoming": [], "closed": []}
+    for petition in petitions:
+        by_phase[petition.phase(now)].append(petition)
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    by_phase["upcoming"].sort(key=lambda p: p.opens_at or far)
+    by_phase["closed"].sort(key=lambda p: _ended_at(p, now), reverse=True)
+    return [*by_phase["open"], *by_phase["upcoming"], *by_phase["closed"]]
+
+
+def _ended_at(petition: Petition, now: datetime) -> datetime:
+    if petition.closes_at and petition.closes_at <= now:
+        return petition.closes_at
+    return petition.updated_at or petition.created_at
+
+
+def corrections(petition: Petition) -> list[PetitionVersion]:
+    """The versions that corrected the text (2 onwards), oldest first, each with its reason."""
+    return [v for v in petition.versions if 1 < v.number <= petition.version]
+
+
+def petition_version(petition: Petition, number: int) -> PetitionVersion | None:
+    """A stored version of a public petition's text, or None (unknown, or not yet in force)."""
+    if number < 1 or number > petition.version:
+        return None
+    return db.session.execute(
+        select(PetitionVersion).where(
+            PetitionVersion.petition_id == petition.id, PetitionVersion.number == number
+        )
+    ).scalar_one_or_none()
+
+
+def latest_official_counts(petition_ids: list[int]) -> dict[int, OfficialCount]:
+    """Each relayed petition's most recent count on its official platform (by counted_on)."""
+    if not petition_ids:
+        return {}
+    latest_first = func.row_number().over(
+        partition_by=OfficialCount.petition_id,
+        order_by=(OfficialCount.counted_on.desc(), OfficialCount.id.desc()),
+    )
+    ranked = (
+        select(OfficialCount.id, latest_first.label("rank"))
+        .where(OfficialCount.petition_id.in_(petition_ids))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(OfficialCount)
+        .join(ranked, ranked.c.id == OfficialCount.id)
+        .where(ranked.c.rank == 1)
+    ).scalars()
+    return {row.petition_id: row for row in rows}

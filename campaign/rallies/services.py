@@ -17,9 +17,9 @@ from campaign.core.queue import defer
 from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
-from campaign.organisations.models import Organisation
-from campaign.places.gazetteer import Commune
-from campaign.rallies import tasks
+from campaign.organisations.models import Organisation, OrganisationStatus
+from campaign.places.gazetteer import Commune, fold
+from campaign.rallies import rsvp, tasks
 from campaign.rallies.models import (
     VISIBLE,
     MobilisationDay,
@@ -315,3 +315,158 @@ def participants(rally: Rally) -> list[Rsvp]:
 
 def can_manage(organisation: Organisation | None, rally: Rally) -> bool:
     return organisation is not None and any(o.id == organisation.id for o in rally.organisations)
+
+
+# --- the console: days and rallies the collective's organisers create and edit ------------
+
+
+def get_day_by_id(day_id: int) -> MobilisationDay | None:
+    """None also for ids no column holds, as get_rally."""
+    return db.session.get(MobilisationDay, day_id) if 0 < day_id <= _MAX_ID else None
+
+
+def slug_is_valid(slug: str) -> bool:
+    """What a day's address may be: lower-case letters, digits and hyphens (80 at most)."""
+    return bool(_SLUG.match(slug))
+
+
+def slug_taken(slug: str, except_day_id: int | None = None) -> bool:
+    query = select(MobilisationDay.id).where(MobilisationDay.slug == slug)
+    if except_day_id is not None:
+        query = query.where(MobilisationDay.id != except_day_id)
+    return db.session.execute(query.limit(1)).first() is not None
+
+
+def day_slug(title: str, when: date, except_day_id: int | None = None) -> str:
+    """« Journée pour l’école » on 15/05/2026 -> journee-pour-l-ecole-2026-05-15, with -2,
+    -3… when taken. The date keeps next year's day of the same name apart."""
+    # 64 + 11 for the date leaves room for a « -999 » within the column's 80.
+    stem = re.sub(r"[^a-z0-9]+", "-", fold(title))[:64].strip("-") or "journee"
+    base = f"{stem}-{when:%Y-%m-%d}"
+    slug, n = base, 2
+    while slug_taken(slug, except_day_id):
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def create_day(
+    collective: Collective, title: str, when: date, presentation: str = "", slug: str = ""
+) -> MobilisationDay:
+    """A new mobilisation day; its address is made from the title and date unless given."""
+    day = MobilisationDay(
+        collective=collective,
+        slug=slug or day_slug(title, when),
+        title=title.strip(),
+        date=when,
+        presentation=presentation.strip(),
+    )
+    db.session.add(day)
+    db.session.flush()
+    return day
+
+
+def update_day(
+    day: MobilisationDay, title: str, when: date, presentation: str, slug: str = ""
+) -> int:
+    """Edit a day (an empty slug keeps its address). Its rallies that were on its old date
+    move with it; how many moved. Nobody is emailed: there is no « change » email."""
+    moved = 0
+    if when != day.date:
+        for rally in day.rallies:
+            if rally.date == day.date:
+                rally.date = when
+                moved += 1
+    day.title = title.strip()
+    day.date = when
+    day.presentation = presentation.strip()
+    if slug:
+        day.slug = slug
+    db.session.flush()
+    return moved
+
+
+class DayCancelledError(Exception):
+    """The day was cancelled already (another organiser, another tab)."""
+
+
+def cancel_day(day: MobilisationDay, by: str, reason: str) -> list[Rally]:
+    """The day stays visible, marked cancelled with its reason; each of its published rallies
+    is cancelled through cancel(), so its participants are emailed. The rallies cancelled."""
+    if day.cancelled_at is not None:
+        raise DayCancelledError(day.id)
+    day.cancelled_at = utcnow()
+    day.cancel_reason = reason.strip()
+    cancelled = [rally for rally in day.rallies if cancel(rally, by, reason)]
+    db.session.flush()
+    return cancelled
+
+
+def rally_counts_by_day(day_ids: list[int]) -> dict[int, dict[RallyStatus, int]]:
+    """For each day, how many rallies it has in each status."""
+    counts: dict[int, dict[RallyStatus, int]] = {day_id: {} for day_id in day_ids}
+    if not day_ids:
+        return counts
+    rows = db.session.execute(
+        select(Rally.day_id, Rally.status, func.count())
+        .where(Rally.day_id.in_(day_ids))
+        .group_by(Rally.day_id, Rally.status)
+    )
+    for day_id, status, n in rows:
+        counts[day_id][RallyStatus(status)] = n
+    return counts
+
+
+def rallies_of_day(day: MobilisationDay) -> list[Rally]:
+    """Every rally of a day, whatever its status, by city (the console's list)."""
+    return list(
+        db.session.execute(
+            select(Rally)
+            .where(Rally.day_id == day.id)
+            .options(selectinload(Rally.organisations))
+            .order_by(Rally.city, Rally.id)
+        ).scalars()
+    )
+
+
+def approved_organisations(collective: Collective) -> list[Organisation]:
+    """The members a rally can be held by: approved, listed in the directory or not."""
+    return list(
+        db.session.execute(
+            select(Organisation)
+            .where(
+                Organisation.collective_id == collective.id,
+                Organisation.status == OrganisationStatus.APPROVED,
+            )
+            .order_by(Organisation.name_key)
+        ).scalars()
+    )
+
+
+def publish_from_console(data: RallyInput, by: str, holder: Organisation | None = None) -> Rally:
+    """A rally the collective's organisers add: published at once, decided by them."""
+    rally = create_rally(data, RallyStatus.PUBLISHED, [holder] if holder else [])
+    rally.decided_by = by
+    rally.decided_at = utcnow()
+    db.session.flush()
+    return rally
+
+
+def holder_of(rally: Rally) -> Organisation | None:
+    """The organisation the console shows as holding the rally: its first one."""
+    return rally.organisations[0] if rally.organisations else None
+
+
+def update_from_console(rally: Rally, data: RallyInput, holder: Organisation | None) -> int:
+    """Edit any rally from the console (its status does not change). A new holder takes
+    the place of the one before; co-organisers stay. More places move the waiting list
+    up (each person promoted is emailed); how many were promoted."""
+    update_rally(rally, data)
+    before = holder_of(rally)
+    if (holder.id if holder else None) != (before.id if before else None):
+        others = [o for o in rally.organisations[1:] if holder is None or o.id != holder.id]
+        rally.organisations = ([holder] if holder else []) + others
+    promoted = 0
+    while rsvp.promote_waiting(rally.id):
+        promoted += 1
+    db.session.flush()
+    return promoted

@@ -371,6 +371,8 @@ def _url(app: Flask, rule: Rule, world: World, organiser_id: int) -> str:
         "organiser_id": organiser_id,
     }
     with app.test_request_context():
+        # Any other id (a day, a demand…): perhaps none such, and a 404 must not be cached either.
+        values |= {k: 1 for k in rule.arguments if k.endswith("_id") and k not in values}
         return url_for(rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
 
 

@@ -205,7 +205,6 @@ def test_a_logo_over_the_size_cap_is_refused_beside_the_field(
 ):
     # The cap lowered to 100 kB: over 500 kB the test client would spool the body to a
     # temporary file it never closes. The 2 MB cap itself is tested in tests/core.
-    monkeypatch.setattr("campaign.organisations.forms.MAX_BYTES", 100_000)
     monkeypatch.setattr("campaign.core.images.MAX_BYTES", 100_000)
     response = _apply(client, logo=(io.BytesIO(b"\x89PNG" + b"0" * 150_000), "big.png"))
     assert response.status_code == 422

@@ -14,7 +14,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.test import TestResponse
 
 from campaign.console.models import Role
 from campaign.extensions import db
@@ -33,6 +32,7 @@ from tests.factories import (
     rsvp_link,
     rsvp_through_form,
 )
+from tests.pages import field_error, flashed, text_of
 
 MANAGE_LINK = re.compile(r"https?://\S+/organisations/gerer/[A-Za-z0-9_.-]+")
 NEW = "/organisations/espace/rassemblements/nouveau"
@@ -41,21 +41,6 @@ MODERATION = "/console/moderation/rassemblements"  # + /<id>: a decision
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def text_of(response: TestResponse) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_error(response: TestResponse, field: str) -> str | None:
-    match = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', response.text, re.S)
-    return html.unescape(match.group(1)) if match else None
-
-
-def flashed(client: FlaskClient, response: TestResponse) -> str:
-    """The page a POST redirected to, with its flash messages."""
-    assert response.status_code == 303, response.status
-    return text_of(client.get(response.headers["Location"]))
 
 
 def setting(app: Flask) -> dict:
