@@ -60,7 +60,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
 
     from campaign import cli
-    from campaign.console import collective, dashboard, days, dossier, exports, opendata, views  # noqa: F401  (routes)
+    from campaign.console import (  # noqa: F401  (routes)
+        collective,
+        dashboard,
+        days,
+        dossier,
+        exports,
+        opendata,
+        petitions,
+        views,
+    )
     from campaign.console.blueprint import bp as console_bp
     from campaign.content.views import bp as content_bp
     from campaign.kits.fastpath import KitFastPath

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Response, abort, jsonify, render_template, stream_with_context
-from sqlalchemy import DateTime, Select, func, select, type_coerce
+from sqlalchemy import DateTime, Select, String, cast, func, select, type_coerce
 
 from campaign.console import auth, stats
 from campaign.console.auth import requires
@@ -49,8 +49,9 @@ SIGNATORY_HEADER = [
     "Confirmée le (heure de Paris)",
     "Source",
     "Organisation",
+    "Version du texte",  # Petition.version when they signed: which text they agreed to
 ]
-SIGNATORY_WIDTHS = [18, 22, 32, 6, 11, 12, 28, 16, 28]
+SIGNATORY_WIDTHS = [18, 22, 32, 6, 11, 12, 28, 16, 28, 10]
 PAPER_HEADER = ["Origine", "Collectées le", "Signatures", "Note", "Ajoutées par"]
 # Rows fetched and written at a time: 1000 is as fast as 2000 with half the memory;
 # 5000 is slower and holds 25 MB more (bench/exports.py).
@@ -229,6 +230,7 @@ def signatories_query(petition_id: int, until: datetime, dialect: str) -> Select
             confirmed,
             func.coalesce(Signature.source, ""),
             func.coalesce(Organisation.name, ""),
+            cast(Signature.petition_version, String),
         )
         .outerjoin(Organisation, Organisation.id == Signature.organisation_id)
         .where(

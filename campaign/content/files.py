@@ -25,6 +25,7 @@ from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.core.db import utcnow
 from campaign.extensions import db
 from campaign.organisations.models import Organisation
+from campaign.petition.editing import has_signatures, locked_fields
 from campaign.petition.models import (
     OfficialCount,
     Petition,
@@ -365,8 +366,8 @@ def _petition(
     if petition is None:
         petition = Petition(collective=collective, slug=slug, version=1)
         db.session.add(petition)
-    signed = bool(petition.id) and _has_signatures(petition)
-    before = _locked_fields(petition) if signed else None
+    signed = bool(petition.id) and has_signatures(petition)
+    before = locked_fields(petition) if signed else None
     petition.title = reader.text(p, (*path, "title"), 300, required=True)
     petition.addressee = reader.text(p, (*path, "addressee"), 300, required=True)
     petition.summary = reader.text(p, (*path, "summary"), 500)
@@ -397,7 +398,7 @@ def _petition(
     petition.demands = chosen
     version = reader.whole(p, (*path, "version"), 1, 10_000, 1)
     _versions(reader, p, path, petition)
-    if signed and before != _locked_fields(petition) and version <= petition.version:
+    if signed and before != locked_fields(petition) and version <= petition.version:
         reader.problem(
             (*path, "text"),
             "the petition has signatures, so its title, summary, text and demands are "
@@ -407,23 +408,6 @@ def _petition(
     petition.version = version
     _history(reader, p, path, petition)
     _official_counts(reader, p, path, petition)
-
-
-def _has_signatures(petition: Petition) -> bool:
-    return bool(
-        db.session.execute(
-            select(func.count(Signature.id)).where(Signature.petition_id == petition.id)
-        ).scalar_one()
-    )
-
-
-def _locked_fields(petition: Petition) -> tuple[Any, ...]:
-    return (
-        petition.title,
-        petition.summary,
-        petition.text,
-        tuple((d.title, d.text) for d in petition.demands),
-    )
 
 
 def _versions(reader: _Reader, p: Table, path: Where, petition: Petition) -> None:

@@ -15,12 +15,15 @@ bp = Blueprint("content", __name__)
 
 @bp.get("/")
 def home() -> str:
-    petitions = [p for p in services.public_petitions() if p.is_open()]
+    collective = current_collective()
+    # Open ones first, then upcoming, then closed or handed over (services.home_petitions).
+    petitions = services.home_petitions(collective.id) if collective else []
     return render_template(
         "content/home.html",
-        collective=current_collective(),
-        petition=petitions[0] if petitions else None,
-        count=counting.count(petitions[0]) if petitions else None,
+        collective=collective,
+        petitions=petitions,
+        counts=counting.counts([p.id for p in petitions]),
+        stage=services.stage,
         member_count=member_count(),
         next_day=_next_day(),
         today=today(),

@@ -77,8 +77,9 @@ def _collective_logo(collective: Collective) -> bytes | None:
     return path.read_bytes() if path is not None and path.is_file() else None
 
 
-def _demands(collective: Collective) -> list[dict[str, str]]:
-    return [{"title": d.title, "text": d.text} for d in collective.demands]
+def _demands(source: Collective | Petition) -> list[dict[str, str]]:
+    """A petition's demands in its own order, or all the collective's."""
+    return [{"title": d.title, "text": d.text} for d in source.demands]
 
 
 def _petition(petition: Petition) -> dict[str, Any]:
@@ -118,7 +119,10 @@ def _images(collective: Collective, qr_url: str, logo_file: str | None = None) -
 
 
 def petition_qr_url(petition: Petition, source: str = "qr-tract-appel", **tags: str) -> str:
-    return public_url_for("petition.show", slug=petition.slug, source=source, **tags)
+    # A relayed petition is signed elsewhere: its prints go through the redirect that
+    # counts each scan (per source, organisation, rally) before sending the reader on.
+    endpoint = "petition.relay_to_official" if petition.is_relayed else "petition.show"
+    return public_url_for(endpoint, slug=petition.slug, source=source, **tags)
 
 
 def rally_qr_url(rally: Rally) -> str:
@@ -148,7 +152,7 @@ def call_flyer(collective: Collective, petition: Petition) -> Document:
     content = {
         "collective": _collective(collective),
         "petition": _petition(petition),
-        "demands": _demands(collective),
+        "demands": _demands(petition),
         "figures": [
             {"value": f.value, "label": f.label, "source": f.source} for f in collective.key_figures
         ],
@@ -215,7 +219,7 @@ def member_flyer(organisation: Organisation, petition: Petition) -> Document:
         "collective": _collective(collective),
         "organisation": {"name": organisation.name, "logo": organisation.logo_filename},
         "petition": _petition(petition),
-        "demands": _demands(collective),
+        "demands": _demands(petition),
         "qr_url": url,
         "site": _site(),
     }

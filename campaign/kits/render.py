@@ -20,6 +20,7 @@ import pypdfium2
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from campaign.core import markdown
 from campaign.core.templating import clock, long_date
 from campaign.kits.assets import KITS, TEMPLATES
 
@@ -37,6 +38,8 @@ _env = jinja2.Environment(
 )
 _env.filters["fr_date"] = long_date
 _env.filters["fr_time"] = clock
+# The same Markdown subset as the site's pages: a flyer reads as the page does.
+_env.filters["markdown"] = markdown.render
 
 
 class RefusedURLError(ValueError):

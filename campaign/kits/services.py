@@ -78,6 +78,11 @@ def kit_petition() -> Petition | None:
     return next((p for p in petition_services.public_petitions() if p.is_open()), None)
 
 
+def kit_petitions() -> list[Petition]:
+    """Every petition with a kit of its own: open or still to open."""
+    return [p for p in petition_services.public_petitions() if p.phase() != "closed"]
+
+
 def kit_rallies() -> list[Rally]:
     """Rallies to print for: published and still to come."""
     now = today()

@@ -65,6 +65,13 @@ def _petition_or_404() -> Petition:
     return petition
 
 
+def _kit_petition_or_404(slug: str) -> Petition:
+    petition = next((p for p in services.kit_petitions() if p.slug == slug), None)
+    if petition is None:
+        abort(404)
+    return petition
+
+
 def _rally_or_404(rally_id: int) -> Rally:
     rally = services.kit_rally(rally_id)
     if rally is None:
@@ -94,8 +101,8 @@ def _member_or_404(organisation_id: int) -> Organisation:
 
 def _document(kind: str, ident: str) -> Document:
     """The printable document behind a URL: the call, a rally, a day or a member's flyer."""
-    if kind == "appel" and not ident:
-        petition = _petition_or_404()
+    if kind == "appel":  # the kit's petition, or any open or upcoming one by its slug
+        petition = _petition_or_404() if not ident else _kit_petition_or_404(ident)
         return call_flyer(petition.collective, petition)
     if kind == "rassemblements" and ident.isdigit():
         return rally_poster(_rally_or_404(int(ident)))
@@ -114,6 +121,7 @@ def page() -> str:
         "kits/page.html",
         collective=current_collective(),
         petition=petition,
+        others=[p for p in services.kit_petitions() if petition is None or p.id != petition.id],
         days=services.kit_days(),
         rallies=services.kit_rallies(),
         members=services.kit_members() if petition else [],

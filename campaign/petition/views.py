@@ -19,7 +19,7 @@ from campaign.core import pagecache
 from campaign.core.forms import EmailForm
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
-from campaign.petition import counting, services
+from campaign.petition import counting, editing, relay, services
 from campaign.petition.consent import consent_text
 from campaign.petition.forms import SignForm, clean_tag
 from campaign.petition.models import Petition
@@ -39,11 +39,15 @@ def _petition_or_404(slug: str) -> Petition:
 
 
 def _petition_html(petition: Petition, form: SignForm, **context: object) -> str:
+    official = services.latest_official_counts([petition.id]) if petition.is_relayed else {}
     return render_template(
         "petition/show.html",
         petition=petition,
         form=form,
         count=counting.count(petition),
+        stage=services.stage(petition),
+        corrections=services.corrections(petition),
+        official_count=official.get(petition.id),
         consent=consent_text(petition.collective.name),
         not_open_messages=NOT_OPEN_MESSAGES,
         **context,
@@ -57,6 +61,8 @@ def _render_petition(petition: Petition, form: SignForm, status: int) -> tuple[s
 NOT_OPEN_MESSAGES = {
     "upcoming": "Cette pétition n’est pas encore ouverte aux signatures.",
     "closed": "Cette pétition est close : elle ne recueille plus de signatures.",
+    "handed_over": "Cette pétition a été remise : elle ne recueille plus de signatures.",
+    "relayed": "Cette pétition se signe sur le site officiel : suivez le bouton ci-dessus.",
 }
 
 
@@ -84,7 +90,7 @@ def sign(slug: str) -> Response | tuple[str, int]:
     if petition is None:
         abort(404)
     form = SignForm()
-    if not petition.is_open():  # the page says why, in place of the form
+    if not petition.is_open() or petition.is_relayed:  # the page says why, in place of the form
         return _render_petition(_petition_or_404(slug), form, 409)
     if not form.validate():
         return _render_petition(_petition_or_404(slug), form, 422)
@@ -95,6 +101,52 @@ def sign(slug: str) -> Response | tuple[str, int]:
             return _render_petition(_petition_or_404(slug), form, 409)
         db.session.commit()
     return redirect(url_for("petition.check_mail", slug=slug), code=303)
+
+
+@bp.get("/petitions/<slug>/apercu/<token>")
+def preview(slug: str, token: str) -> Response:
+    """A draft as it will read, at a private link from the console; never cached, never
+    indexed, never signable."""
+    petition = services.get_petition(slug, include_drafts=True)
+    if petition is None or not editing.preview_allowed(petition, token):
+        abort(404)
+    html = _petition_html(petition, SignForm(formdata=None), preview=True)
+    response = Response(html)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/petitions/<slug>/versions/<int:number>")
+def version(slug: str, number: int) -> str:
+    """An earlier (or the current) text of a corrected petition, as it was signed."""
+    petition = _petition_or_404(slug)
+    found = services.petition_version(petition, number)
+    if found is None:
+        abort(404)
+    return render_template(
+        "petition/version.html", petition=petition, version=found, stage=services.stage(petition)
+    )
+
+
+@bp.get("/petitions/<slug>/signer-officiel")
+def relay_to_official(slug: str) -> Response:
+    """A relayed petition's button and QR codes: one visitor counted, then sent on."""
+    petition = services.petition_ref(slug)
+    if petition is None:
+        abort(404)
+    if not petition.official_url:
+        return redirect(url_for("petition.show", slug=slug), code=302)
+    relay.record_click(
+        petition,
+        request.args.get("source") or request.args.get("utm_source"),
+        request.args.get("org"),
+        request.args.get("rassemblement"),
+    )
+    db.session.commit()
+    response = redirect(petition.official_url, code=302)
+    response.headers["Cache-Control"] = "no-store"  # each visit counts, none from a cache
+    return response
 
 
 @bp.get("/petitions/<slug>/merci")

@@ -71,6 +71,7 @@ def _signature(petition_id: int, i: int, **fields: object) -> dict[str, object]:
         "created_at": WINTER - timedelta(days=1),
         "confirmed_at": None,
         "emails_sent": 1,
+        "petition_version": 1,
     }
     row.update(fields)
     return row
@@ -118,6 +119,8 @@ def data(app: Flask) -> Data:
         rows[2]["last_name"] = "+33 6 12"
         rows[3]["first_name"] = "@SUM(A1)"
         rows[4]["last_name"] = "-Dupont"
+        for r in rows[5:]:  # signed after a correction of the text
+            r["petition_version"] = 2
         pending = [
             _signature(petition.id, 100 + i, email=f"attente{i}@example.org") for i in range(2)
         ]
@@ -378,6 +381,7 @@ def _expected_signatories(data: Data) -> list[list[str]]:
             paris(r["confirmed_at"]),  # type: ignore[arg-type]
             str(r["source"] or ""),
             str(r["organisation"]),
+            str(r["petition_version"]),
         ]
         for r in data.confirmed
     ]
@@ -393,6 +397,7 @@ HEADER = [
     "Confirmée le (heure de Paris)",
     "Source",
     "Organisation",
+    "Version du texte",
 ]
 
 
