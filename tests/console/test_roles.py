@@ -104,6 +104,75 @@ TABLE = [
         {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK},
     ),
     ("GET", "/console/journal", {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK}),
+    (
+        "POST",
+        "/console/comptes/{admin_id}/double-authentification",
+        {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK},
+    ),
+    # Petitions: organisers write them; only admins take a step (open, close, hand over).
+    *(
+        (method, path, {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK})
+        for method, path in [
+            ("GET", "/console/petitions"),
+            ("GET", "/console/petitions/nouvelle"),
+            ("POST", "/console/petitions/nouvelle"),
+            ("GET", "/console/petitions/{slug}"),
+            ("GET", "/console/petitions/{slug}/modifier"),
+            ("POST", "/console/petitions/{slug}/modifier"),
+            ("POST", "/console/petitions/{relayed}/decompte-officiel"),
+        ]
+    ),
+    (
+        "POST",
+        "/console/petitions/{slug}/etape",
+        {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK},
+    ),
+    (
+        "GET",
+        "/console/petitions/{slug}/dossier.pdf",
+        {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK},
+    ),
+    # Days and rallies: organisers create, edit and cancel them.
+    *(
+        (method, path, {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK})
+        for method, path in [
+            ("GET", "/console/journees"),
+            ("GET", "/console/journees/nouvelle"),
+            ("POST", "/console/journees/nouvelle"),
+            ("GET", "/console/journees/{day}"),
+            ("POST", "/console/journees/{day}"),
+            ("GET", "/console/journees/{day}/annuler"),
+            ("POST", "/console/journees/{day}/annuler"),
+            ("GET", "/console/journees/{day}/rassemblements/nouveau"),
+            ("POST", "/console/journees/{day}/rassemblements/nouveau"),
+            ("GET", "/console/rassemblements/{other}/modifier"),
+            ("POST", "/console/rassemblements/{other}/modifier"),
+            ("GET", "/console/rassemblements/{other}/annuler"),
+            ("POST", "/console/rassemblements/{other}/annuler"),
+        ]
+    ),
+    # The collective (identity, demands, key figures): admins only.
+    *(
+        (method, path, {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK})
+        for method, path in [
+            ("GET", "/console/collectif"),
+            ("POST", "/console/collectif"),
+            ("GET", "/console/collectif/revendications"),
+            ("POST", "/console/collectif/revendications"),
+            ("GET", "/console/collectif/revendications/{demand}"),
+            ("POST", "/console/collectif/revendications/{demand}"),
+            ("POST", "/console/collectif/revendications/{demand}/monter"),
+            ("POST", "/console/collectif/revendications/{demand}/descendre"),
+            ("POST", "/console/collectif/revendications/{demand}/supprimer"),
+            ("GET", "/console/collectif/chiffres"),
+            ("POST", "/console/collectif/chiffres"),
+            ("GET", "/console/collectif/chiffres/{figure}"),
+            ("POST", "/console/collectif/chiffres/{figure}"),
+            ("POST", "/console/collectif/chiffres/{figure}/monter"),
+            ("POST", "/console/collectif/chiffres/{figure}/descendre"),
+            ("POST", "/console/collectif/chiffres/{figure}/supprimer"),
+        ]
+    ),
 ]
 ROLES = {RALLY: Role.RALLY_ORGANISER, ORG: Role.ORGANISER, ADMIN: Role.ADMIN}
 
@@ -116,9 +185,15 @@ def _world(app: Flask) -> dict[str, object]:
         day = make_day(collective)
         own = make_rally(day, "69123", organisations=[ours], status=RallyStatus.PROPOSED)
         other = make_rally(day, "75056", organisations=[theirs])
+        relayed = make_petition(collective)
+        relayed.official_url = "https://petitions.assemblee-nationale.fr/initiatives/i-1"
         db.session.commit()
         return {
             "slug": petition.slug,
+            "relayed": relayed.slug,
+            "day": day.id,
+            "demand": collective.demands[-1].id,
+            "figure": collective.key_figures[0].id,
             "member": ours.id,
             "own": own.id,
             "other": other.id,
@@ -158,3 +233,32 @@ def test_each_role_gets_what_its_role_allows_on_every_route(app: Flask, role: st
         found[f"{method} {template}"] = got
     wanted = {f"{m} {t}": e[role] for m, t, e in TABLE}
     assert found == wanted
+
+
+# Pages anyone reaches (signing in, an invitation) and the console's own redirect.
+OPEN_TO_ALL = {
+    "console.home",
+    "console.sign_in_form",
+    "console.code",
+    "console.enrol",
+    "console.sign_out",
+    "console.sign_out_everywhere",
+    "console.accept_invitation",
+}
+
+
+def test_the_table_covers_every_console_route(app: Flask):
+    """A new console route must get its row above: nothing is left to a default."""
+    urls = app.url_map.bind("localhost")
+    values = {"slug": "p", "relayed": "r", "admin_id": 1, "own": 1, "other": 1, "member": 1}
+    values |= {"day": 1, "demand": 1, "figure": 1}
+    covered = {
+        (method, urls.match(path.format(**values), method=method)[0]) for method, path, _ in TABLE
+    }
+    wanted = {
+        (method, rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.") and rule.endpoint not in OPEN_TO_ALL
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    }
+    assert wanted - covered == set()
