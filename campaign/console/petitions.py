@@ -330,9 +330,7 @@ def _show_page(
     count_form: OfficialCountForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    preview = public_url_for(
-        "petition.preview", slug=petition.slug, token=editing.preview_token(petition)
-    )
+    token = editing.preview_token(petition)
     return render_template(
         "console/petitions/show.html",
         petition=petition,
@@ -344,7 +342,8 @@ def _show_page(
         count_form=count_form or OfficialCountForm(formdata=None),
         official_counts=editing.official_counts(petition),
         clicks=relay.click_counts(petition.id) if petition.is_relayed else None,
-        preview_url=preview,
+        preview_path=url_for("petition.preview", slug=petition.slug, token=token),
+        preview_url=public_url_for("petition.preview", slug=petition.slug, token=token),
         signed=editing.has_signatures(petition),
     ), status
 
