@@ -39,6 +39,8 @@ from campaign.core.forms import (
 )
 from campaign.core.text import collapse_spaces, has_control_characters
 from campaign.extensions import db
+from campaign.petition import editing as petition_editing
+from campaign.petition import services as petition_services
 
 # --- app-wide: the brand in templates, the theme stylesheet ---------------------------------
 
@@ -273,6 +275,7 @@ def collective_identity() -> Response | tuple[str, int]:
 class DemandForm(PublicForm):
     title = line_field("Titre", 300, needed=True)
     text = text_field("Texte", 5000, needed=True, render_kw={"rows": 5})
+    reason = text_field("Motif de la correction (publié)", 1000, render_kw={"rows": 2})
 
 
 class FigureForm(PublicForm):
@@ -351,11 +354,36 @@ def demand_edit(demand_id: int) -> Response | tuple[str, int]:
             form=form,
             signed=editing.signed_petitions_carrying(demand),
         ), (200 if request.method == "GET" else 422)
-    editing.update_demand(demand, form.title.data, form.text.data)
+    me = auth.current_organiser()
+    try:
+        corrected = editing.update_demand(
+            demand, form.title.data, form.text.data, me.name if me else "", form.reason.data
+        )
+    except petition_editing.CorrectionReasonMissingError:
+        db.session.rollback()
+        form.reason.errors = [
+            "Elle fait partie d’une pétition déjà signée : dites pourquoi elle change "
+            "(le motif est publié avec la nouvelle version du texte)."
+        ]
+        collective, demand = _demand_or_404(demand_id)
+        return render_template(
+            "console/collective/demand.html",
+            collective=collective,
+            demand=demand,
+            form=form,
+            signed=editing.signed_petitions_carrying(demand),
+        ), 422
     auth.audit("demand.edit", what=f"revendication {demand.id} « {demand.title} »")
     db.session.commit()
     pagecache.forget()
-    flash("Revendication enregistrée.", "success")
+    petition_services.forget_cached()
+    versions = ", ".join(f"« {p.title} » (version {p.version})" for p in corrected)
+    flash(
+        f"Revendication enregistrée ; nouvelle version du texte de {versions}."
+        if corrected
+        else "Revendication enregistrée.",
+        "success",
+    )
     return redirect(url_for("console.demands"), code=303)
 
 

@@ -20,6 +20,7 @@ from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.core import colour, images
 from campaign.extensions import db
 from campaign.organisations.services import logo_folder
+from campaign.petition import editing as petition_editing
 from campaign.petition.models import Petition, PetitionDemand, Signature
 from campaign.places.gazetteer import fold
 
@@ -192,9 +193,20 @@ def add_demand(collective: Collective, title: str, text: str) -> Demand:
     return demand
 
 
-def update_demand(demand: Demand, title: str, text: str) -> None:
+def update_demand(
+    demand: Demand, title: str, text: str, by: str = "", reason: str = ""
+) -> list[Petition]:
+    """Edit a demand. Each signed petition carrying it gets a new version of its text with
+    `reason` (petition_editing.CorrectionReasonMissingError without one); those petitions."""
+    signed = signed_petitions_carrying(demand)
+    before = {p.id: petition_editing.locked_fields(p) for p in signed}
+    if (demand.title, demand.text) == (title, text):
+        return []
     demand.title, demand.text = title, text
     db.session.flush()
+    for petition in signed:
+        petition_editing.correct(petition, before[petition.id], by, reason)
+    return signed
 
 
 def move_demand(collective: Collective, demand: Demand, step: int) -> bool:

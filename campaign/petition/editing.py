@@ -139,6 +139,13 @@ def update(petition: Petition, draft: Draft, by: str, reason: str = "") -> Petit
     if not signed or locked_fields(petition) == before:
         db.session.flush()
         return None
+    return correct(petition, before, by, reason)
+
+
+def correct(petition: Petition, before: tuple[Any, ...], by: str, reason: str) -> PetitionVersion:
+    """The signed text has just changed from `before` (locked_fields): make it the next
+    version, with its reason. The first correction also keeps version 1, the text as it was
+    signed. Also for a demand edited in the collective that a signed petition carries."""
     if not reason.strip():
         raise CorrectionReasonMissingError(petition.slug)
     if not any(v.number == petition.version for v in petition.versions):

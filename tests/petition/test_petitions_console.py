@@ -550,3 +550,32 @@ def test_a_relayed_petitions_kit_qr_code_goes_through_the_counting_redirect(app:
     with app.test_request_context():
         url = petition_qr_url(get(app, slug))
     assert f"/petitions/{slug}/signer-officiel?source=qr-tract-appel" in url
+
+
+def test_editing_a_demand_a_signed_petition_carries_makes_a_new_version(app: Flask, client, outbox):
+    slug = signed_petition(app, client, outbox)
+    with app.app_context():
+        demand_id = get(app, slug).demands[0].id
+    me = sign_in(app, client, Role.ADMIN)
+    path = f"/console/collectif/revendications/{demand_id}"
+    fields = {
+        "title": "Revendication 1",
+        "text": "Un texte *précisé*.",
+        "csrf_token": me.csrf(client),
+    }
+    refused = client.post(path, data=fields)
+    assert refused.status_code == 422
+    assert "dites pourquoi elle change" in field_error(refused, "reason")
+    with app.app_context():
+        assert get(app, slug).version == 1
+        assert get(app, slug).demands[0].text == "Texte de la revendication 1."
+    done = client.post(path, data={**fields, "reason": "Précision demandée par les membres"})
+    assert "nouvelle version du texte" in flashed(client, done)
+    with app.app_context():
+        petition = get(app, slug)
+        assert petition.version == 2
+        assert petition.versions[0].demands[0]["text"] == "Texte de la revendication 1."
+        assert petition.versions[1].reason == "Précision demandée par les membres"
+    page = text_of(client.get(f"/petitions/{slug}"))
+    assert "Précision demandée par les membres" in page
+    assert "Texte de la revendication 1." in text_of(client.get(f"/petitions/{slug}/versions/1"))
