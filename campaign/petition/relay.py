@@ -16,10 +16,12 @@ from sqlalchemy import func, insert, select
 
 from campaign.core.db import utcnow
 from campaign.extensions import db
+from campaign.organisations.models import Organisation
 from campaign.organisations.services import referring_organisation_id
 from campaign.petition.forms import clean_tag
 from campaign.petition.models import Petition, RelayClick
 from campaign.petition.services import PetitionRef
+from campaign.rallies.models import Rally
 from campaign.rallies.services import visible_rally_id
 
 SOURCE_LENGTH = 64  # RelayClick.source, as Signature.source
@@ -69,28 +71,31 @@ def click_counts(petition_id: int) -> dict[str, Any]:
 
     {"total": n,
      "by_source": {source or None: n},
-     "by_organisation": {organisation id or None: n},
-     "by_rally": {rally id or None: n}}
+     "by_organisation": {organisation name or None: n},
+     "by_rally": {"Lyon (15/05/2026)" or None: n}}
 
     each dict ordered by count, largest first (None: no tag, or an unknown one).
     """
     rows = db.session.execute(
         select(
             RelayClick.source,
-            RelayClick.organisation_id,
-            RelayClick.rally_id,
+            Organisation.name,
+            Rally.city,
+            Rally.date,
             func.count(RelayClick.id),
         )
+        .outerjoin(Organisation, Organisation.id == RelayClick.organisation_id)
+        .outerjoin(Rally, Rally.id == RelayClick.rally_id)
         .where(RelayClick.petition_id == petition_id)
-        .group_by(RelayClick.source, RelayClick.organisation_id, RelayClick.rally_id)
+        .group_by(RelayClick.source, Organisation.name, Rally.id, Rally.city, Rally.date)
     ).all()
     sources: Counter[str | None] = Counter()
-    organisations: Counter[int | None] = Counter()
-    rallies: Counter[int | None] = Counter()
-    for source, organisation_id, rally_id, n in rows:
+    organisations: Counter[str | None] = Counter()
+    rallies: Counter[str | None] = Counter()
+    for source, organisation, city, day, n in rows:
         sources[source] += n
-        organisations[organisation_id] += n
-        rallies[rally_id] += n
+        organisations[organisation] += n
+        rallies[f"{city} ({day:%d/%m/%Y})" if city else None] += n
     return {
         "total": sum(sources.values()),
         "by_source": dict(sources.most_common()),

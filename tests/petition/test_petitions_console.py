@@ -16,6 +16,7 @@ from campaign.console.models import Role
 from campaign.core.audit import AuditEntry
 from campaign.core.db import utcnow
 from campaign.extensions import db
+from campaign.organisations.models import Organisation
 from campaign.petition import editing
 from campaign.petition.models import (
     Petition,
@@ -579,3 +580,27 @@ def test_editing_a_demand_a_signed_petition_carries_makes_a_new_version(app: Fla
     page = text_of(client.get(f"/petitions/{slug}"))
     assert "Précision demandée par les membres" in page
     assert "Texte de la revendication 1." in text_of(client.get(f"/petitions/{slug}/versions/1"))
+
+
+def test_the_console_counts_visitors_sent_per_source_organisation_and_rally(app: Flask, client):
+    slug, code = relayed(app)
+    with app.app_context():
+        from tests.factories import make_day, make_rally
+
+        rally = make_rally(make_day(get(app, slug).collective))
+        rally_id, city = rally.id, rally.city
+        db.session.commit()
+    visitor = app.test_client()
+    for query in (f"source=tract&org={code}", f"rassemblement={rally_id}", "source=tract"):
+        visitor.get(f"/petitions/{slug}/signer-officiel?{query}")
+    with app.app_context():
+        member = db.session.execute(
+            select(Organisation.name).where(Organisation.referral_code == code)
+        ).scalar_one()
+    sign_in(app, client, Role.ORGANISER)
+    html = raw_text_of(client.get(f"/console/petitions/{slug}"))
+    assert "Ce site y a envoyé <strong>3</strong> visiteurs" in html
+    row = '<tr><td>{}</td><td class="num">{}</td></tr>'
+    assert row.format("tract", 2) in html and row.format("(sans source)", 1) in html
+    assert row.format(member, 1) in html and row.format("(aucune)", 2) in html
+    assert re.search(rf"<td>{city} \(\d\d/\d\d/\d{{4}}\)</td><td class=\"num\">1</td>", html)
