@@ -46,12 +46,13 @@ run: $(STAMP)
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
-## Run the whole suite on SQLite, then on PostgreSQL too when DATABASE_URL points at one.
+## Run the whole suite on SQLite, then on PostgreSQL too when DATABASE_URL points at one
+## (all but the browser journeys there: they test the browser, not the database, and run once).
 test: $(TEST_STAMP) chromium
 	$(BIN)/pytest
 	@case "$$DATABASE_URL" in \
-	  postgres*) echo "== again on PostgreSQL: $$DATABASE_URL"; \
-	             TEST_DATABASE_URL="$$DATABASE_URL" $(BIN)/pytest ;; \
+	  postgres*) echo "== again on PostgreSQL, without the browser journeys: $$DATABASE_URL"; \
+	             TEST_DATABASE_URL="$$DATABASE_URL" $(BIN)/pytest -m "not browser" ;; \
 	  *) echo "(DATABASE_URL is not PostgreSQL: the PostgreSQL run is skipped)" ;; \
 	esac
 
