@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_babel import format_date, format_decimal, format_percent, get_locale
 
+from campaign.core import markdown
+from campaign.core.text import french_spacing
 from campaign.core.urls import public_url_for
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -17,19 +18,6 @@ PARIS = ZoneInfo("Europe/Paris")
 def thousands(value: int) -> str:
     """400000 -> "400 000" in French (the current locale decides the separator)."""
     return format_decimal(value)
-
-
-_WIDE = re.compile(r" ([:»])")
-_NARROW = re.compile(r" ([;!?])")
-_OPENING = re.compile(r"« ")
-
-
-def french_spacing(text: str) -> str:
-    """No-break spaces before : » (and after «), narrow ones before ; ! ?, as French
-    typography wants, so the punctuation never starts a line."""
-    text = _WIDE.sub("\u00a0\\1", text)
-    text = _NARROW.sub("\u202f\\1", text)
-    return _OPENING.sub("«\u00a0", text)
 
 
 def long_date(value: date) -> str:
@@ -62,8 +50,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["fr_date"] = long_date
     app.jinja_env.filters["fr_time"] = clock
     app.jinja_env.filters["fr_datetime"] = paris_datetime
-    from campaign.core import markdown  # it uses french_spacing, above
-
     app.jinja_env.filters["markdown"] = markdown.render
     app.jinja_env.filters["markdown_text"] = markdown.plain
     app.jinja_env.globals["progress"] = progress

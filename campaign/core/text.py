@@ -1,4 +1,4 @@
-"""Checks on free text typed by the public (names, short answers).
+"""Free text: checks on what the public types (names, short answers), and French spacing.
 
 Names end up in exports opened in spreadsheets and in emails: refuse what would turn
 into a formula, a link or a control sequence there, and say why in French.
@@ -52,3 +52,16 @@ def collapse_spaces(value: str | None) -> str | None:
     if value is None:
         return None
     return " ".join(value.split())
+
+
+_WIDE = re.compile(r" ([:»])")
+_NARROW = re.compile(r" ([;!?])")
+_OPENING = re.compile(r"« ")
+
+
+def french_spacing(text: str) -> str:
+    """No-break spaces before : » (and after «), narrow ones before ; ! ?, as French
+    typography wants, so the punctuation never starts a line."""
+    text = _WIDE.sub("\u00a0\\1", text)
+    text = _NARROW.sub("\u202f\\1", text)
+    return _OPENING.sub("«\u00a0", text)
