@@ -168,11 +168,6 @@ def test_the_dossier_prints_the_petition_s_markdown_without_tags(app: Flask, cli
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kits/templates/dossier.html prints an earlier version's demands with "
-    "{{ demand.text }}, not |markdown: « Un **accueil** digne » reaches the PDF",
-)
 def test_the_dossier_prints_earlier_versions_without_markup(app: Flask, client):
     with app.app_context():
         petition = make_petition(status=PetitionStatus.CLOSED)
