@@ -51,7 +51,7 @@ _PARSER = MarkdownIt("zero", {"html": False, "breaks": True}).enable(
     ["list", "emphasis", "link", "autolink", "newline", "escape"]
 )
 _PARSER.inline.ruler.before("link", "image_as_text", _image_as_text)
-_PARSER.validateLink = _allowed_link  # type: ignore[method-assign]
+_PARSER.validateLink = _allowed_link
 
 
 def _tokens(text: str) -> list[Token]:
