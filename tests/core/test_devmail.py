@@ -10,7 +10,7 @@ from flask import Flask
 
 from campaign import create_app
 from campaign.core.mail import deliver_mail
-from campaign.extensions import limiter
+from campaign.extensions import db, limiter
 
 
 @pytest.fixture
@@ -26,6 +26,8 @@ def dev_app(app: Flask, tmp_path: Path) -> Iterator[Flask]:
     )
     yield dev
     limiter.init_app(app)  # the limiter is shared: hand it back to the test app
+    with dev.app_context():  # its own engine: close its connections now, not at GC
+        db.engine.dispose()
 
 
 def test_emails_are_kept_and_shown_in_development(dev_app: Flask, tmp_path: Path):
