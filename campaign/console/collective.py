@@ -341,19 +341,25 @@ def _demand_or_404(demand_id: int) -> tuple[Collective, Demand]:
     return collective, demand
 
 
+def _demand_page(
+    collective: Collective, demand: Demand, form: DemandForm, status: int
+) -> tuple[str, int]:
+    return render_template(
+        "console/collective/demand.html",
+        collective=collective,
+        demand=demand,
+        form=form,
+        signed=editing.signed_petitions_carrying(demand),
+    ), status
+
+
 @bp.route("/collectif/revendications/<int:demand_id>", methods=["GET", "POST"])
 @requires(Role.ADMIN)
 def demand_edit(demand_id: int) -> Response | tuple[str, int]:
     collective, demand = _demand_or_404(demand_id)
     form = DemandForm(formdata=None, obj=demand) if request.method == "GET" else DemandForm()
     if request.method == "GET" or not form.validate():
-        return render_template(
-            "console/collective/demand.html",
-            collective=collective,
-            demand=demand,
-            form=form,
-            signed=editing.signed_petitions_carrying(demand),
-        ), (200 if request.method == "GET" else 422)
+        return _demand_page(collective, demand, form, 200 if request.method == "GET" else 422)
     me = auth.current_organiser()
     try:
         corrected = editing.update_demand(
@@ -365,14 +371,7 @@ def demand_edit(demand_id: int) -> Response | tuple[str, int]:
             "Elle fait partie d’une pétition déjà signée : dites pourquoi elle change "
             "(le motif est publié avec la nouvelle version du texte)."
         ]
-        collective, demand = _demand_or_404(demand_id)
-        return render_template(
-            "console/collective/demand.html",
-            collective=collective,
-            demand=demand,
-            form=form,
-            signed=editing.signed_petitions_carrying(demand),
-        ), 422
+        return _demand_page(*_demand_or_404(demand_id), form, 422)
     auth.audit("demand.edit", what=f"revendication {demand.id} « {demand.title} »")
     db.session.commit()
     pagecache.forget()

@@ -18,7 +18,7 @@ from campaign.console.blueprint import bp
 from campaign.console.dashboard import CountField, FrenchDateField
 from campaign.console.models import Organiser, Role
 from campaign.content.models import Collective
-from campaign.content.services import current_collective
+from campaign.content.services import collective_or_404, current_collective
 from campaign.core.forms import PublicForm, max_length, no_control_characters, required
 from campaign.core.text import collapse_spaces, has_control_characters
 from campaign.extensions import db
@@ -201,13 +201,6 @@ class ConsoleRallyForm(RallyForm):
 # --- days -----------------------------------------------------------------------------------
 
 
-def _collective() -> Collective:
-    collective = current_collective()
-    if collective is None:
-        abort(404)
-    return collective
-
-
 def _day_or_404(day_id: int) -> MobilisationDay:
     day = services.get_day_by_id(day_id)
     if day is None:
@@ -252,7 +245,7 @@ def _slug_taken_meanwhile(form: DayForm) -> None:
 @bp.route("/journees/nouvelle", methods=["GET", "POST"])
 @requires(Role.ORGANISER)
 def new_day() -> Response | tuple[str, int]:
-    collective = _collective()
+    collective = collective_or_404()
     if request.method == "GET":
         return _day_page(DayForm(formdata=None), None, 200)
     form = DayForm()

@@ -24,7 +24,7 @@ from campaign.console.collective import address_field, line_field, text_field
 from campaign.console.dashboard import CountField, FrenchDateField
 from campaign.console.models import Role
 from campaign.content.models import Collective, Demand
-from campaign.content.services import current_collective
+from campaign.content.services import collective_or_404, current_collective
 from campaign.core.forms import PublicForm, max_length, no_control_characters
 from campaign.core.text import collapse_spaces
 from campaign.core.urls import public_url_for
@@ -228,13 +228,6 @@ class OfficialCountForm(PublicForm):
 # --- pages ----------------------------------------------------------------------------------
 
 
-def _collective() -> Collective:
-    collective = current_collective()
-    if collective is None:
-        abort(404)
-    return collective
-
-
 def _petition_or_404(slug: str) -> Petition:
     petition = services.get_petition(slug, include_drafts=True)
     if petition is None:
@@ -272,7 +265,7 @@ def _form_page(form: PetitionForm, petition: Petition | None, status: int) -> tu
 @bp.route("/petitions/nouvelle", methods=["GET", "POST"])
 @requires(Role.ORGANISER)
 def new_petition() -> Response | tuple[str, int]:
-    collective = _collective()
+    collective = collective_or_404()
     if request.method == "GET":
         return _form_page(PetitionForm(formdata=None, collective=collective), None, 200)
     form = PetitionForm(collective=collective)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flask import abort
 from sqlalchemy import func, select
 
 from campaign.content.models import Collective
@@ -16,6 +17,14 @@ DEMO_FILE = DATA_DIR / "les-400000.toml"
 def current_collective() -> Collective | None:
     """The deployment's collective (one per site)."""
     return db.session.execute(select(Collective).order_by(Collective.id).limit(1)).scalar()
+
+
+def collective_or_404() -> Collective:
+    """The collective, for a page that needs one (a fresh site has none yet)."""
+    collective = current_collective()
+    if collective is None:
+        abort(404)
+    return collective
 
 
 def is_empty() -> bool:
