@@ -75,7 +75,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from campaign.kits.fastpath import KitFastPath
     from campaign.kits.views import bp as kits_bp
     from campaign.organisations.views import bp as organisations_bp
+    from campaign.petition import tasks as petition_tasks  # noqa: F401  (outbox handlers, jobs)
     from campaign.petition.views import bp as petition_bp
+    from campaign.rallies import tasks as rally_tasks  # noqa: F401
     from campaign.rallies.manage_views import bp as rally_admin_bp
     from campaign.rallies.views import bp as rallies_bp
 

@@ -61,15 +61,20 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("worker")
     @click.option("--workers", default=2, show_default=True)
-    def worker(workers: int) -> None:
-        """Run the job queue: sends mail, folds counts every minute."""
+    @click.option(
+        "--relay/--no-relay", default=True, help="Also hand the outbox's mails to the queue."
+    )
+    def worker(workers: int, relay: bool) -> None:
+        """Run the job queue (sends mail, folds counts every minute) and the outbox relay."""
+        from campaign.core import relay as outbox_relay
         from campaign.core.queue import huey, set_worker_app
-        from campaign.petition import tasks  # noqa: F401  (registers the periodic task)
-        from campaign.rallies import tasks as rally_tasks  # noqa: F401
 
         # smtplib waits forever by default: a stuck SMTP server must fail (and be retried).
         socket.setdefaulttimeout(60)
-        set_worker_app(current_app._get_current_object())  # type: ignore[attr-defined]
+        app_object = current_app._get_current_object()  # type: ignore[attr-defined]
+        set_worker_app(app_object)
+        if relay:
+            outbox_relay.start(app_object)
         huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
     @app.cli.command("rollup-counts")

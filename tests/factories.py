@@ -7,9 +7,14 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 
+from flask import Flask
 from flask_mail import Message
+from sqlalchemy import func, select
 
 from campaign.content.models import Collective, Demand, KeyFigure
+from campaign.core.mail import hand_over_due
+from campaign.core.outbox import OutboxMessage
+from campaign.core.queue import huey
 from campaign.extensions import db
 from campaign.organisations.models import Organisation, OrganisationKind, OrganisationStatus
 from campaign.petition.models import Petition, PetitionStatus
@@ -199,3 +204,20 @@ def rsvp_through_form(client, rally_id: int, **fields: str):  # type: ignore[no-
     return client.post(
         f"/rassemblements/{rally_id}", data={**RSVP_FORM, "csrf_token": token, **fields}
     )
+
+
+def run_worker(app: Flask) -> int:
+    """What `flask worker` does, once: the relay hands the due outbox rows to the queue, the
+    queue runs their mail jobs (for tests that keep the queue durable). Returns the jobs run."""
+    with app.app_context():  # as the worker: an app context, no request
+        hand_over_due()
+        ran = 0
+        while huey.pending_count():
+            huey.execute(huey.dequeue())
+            ran += 1
+    return ran
+
+
+def outbox_rows(app: Flask) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count(OutboxMessage.id))).scalar_one()

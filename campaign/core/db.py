@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import DateTime, Enum, Table, delete, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -92,3 +93,20 @@ def insert_ignoring_duplicate(
     built once per table: signing is the hottest write of the site."""
     dialect = db.session.get_bind().dialect.name
     return db.session.execute(_insert_ignoring(table, unique, dialect), values).rowcount == 1
+
+
+def execute_autocommit(statement: Any, params: dict[str, Any]) -> Any:
+    """Run one statement on its own autocommit connection: one round trip, no BEGIN/COMMIT.
+
+    The pool does not ping connections before use (a round trip per request); a connection
+    found dropped (the database restarted) is retried once on a fresh one.
+    """
+    engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return connection.execute(statement, params).all()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")

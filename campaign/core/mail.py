@@ -1,64 +1,93 @@
-"""Email: rendered during the request, queued after the commit, sent by the worker.
+"""Email: recorded in the outbox with the rows it is about, sent by the worker.
 
-`queue_mail()` renders a French text + HTML pair and defers it (core/queue.py): only
-when the database session commits does the message go to the queue, so no mail ever
-speaks of a row that was rolled back. The worker sends it with retries and back-off,
-so an SMTP outage delays mail and loses none.
+`queue_mail()` renders a French text + HTML pair and records it in the outbox
+(core/outbox.py), in the caller's transaction: a rolled-back row takes its mail with it,
+a committed one always gets it. The relay (core/relay.py) hands due rows to
+`deliver_outbox`, which sends each once; a failed send is tried again later.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from flask import Flask, current_app, render_template
 from flask_mail import Message, email_dispatched
+from huey import crontab
 
-from campaign.core.queue import app_context, defer, huey
-from campaign.extensions import mail
+from campaign.core import outbox
+from campaign.core.outbox import MailPayload
+from campaign.core.queue import app_context, huey
+from campaign.extensions import db, mail
 
-
-class MailPayload(TypedDict):
-    to: str
-    subject: str
-    text: str
-    html: str
+__all__ = ["MailPayload", "deliver_outbox", "queue_mail", "render_mail", "send_now"]
 
 
-def queue_mail(to: str, subject: str, template: str, **context: Any) -> MailPayload:
-    """Render `templates/mail/<template>.txt|.html` and send it once the session commits."""
+def render_mail(to: str, subject: str, template: str, **context: Any) -> MailPayload:
+    """`templates/mail/<template>.txt|.html`, rendered for `to`."""
     context.setdefault("subject", subject)
-    payload = MailPayload(
+    return MailPayload(
         to=to,
         subject=subject,
         text=render_template(f"mail/{template}.txt", **context),
         html=render_template(f"mail/{template}.html", **context),
     )
-    defer(deliver_mail, payload)
+
+
+def queue_mail(to: str, subject: str, template: str, **context: Any) -> MailPayload:
+    """Render a mail and record it in the outbox; it leaves when the caller commits."""
+    payload = render_mail(to, subject, template, **context)
+    outbox.record("mail", dict(payload))
     return payload
 
 
-# 8 tries, waiting 1, 2, 4 … 64 minutes: about two hours of SMTP outage absorbed.
-@huey.task(retries=7, retry_delay=60, retry_backoff=2)
-def deliver_mail(payload: MailPayload) -> None:
+def send_now(payload: MailPayload) -> None:
+    message = Message(
+        subject=payload["subject"],
+        recipients=[payload["to"]],
+        body=payload["text"],
+        html=payload["html"],
+        sender=current_app.config["MAIL_DEFAULT_SENDER"],
+    )
+    mail.send(message)
+
+
+# No retries of its own: a job that fails or is lost leaves its row due again (outbox.py).
+@huey.task()
+def deliver_outbox(message_id: int) -> None:
     with app_context():
-        message = Message(
-            subject=payload["subject"],
-            recipients=[payload["to"]],
-            body=payload["text"],
-            html=payload["html"],
-            sender=current_app.config["MAIL_DEFAULT_SENDER"],
-        )
-        mail.send(message)
+        outbox.deliver(message_id, send_now)
+
+
+def hand_over_due() -> int:
+    """One round of the relay: give every due outbox row to the mail job."""
+    with app_context():
+        return outbox.hand_over(deliver_outbox)
+
+
+@huey.periodic_task(crontab(hour="4", minute="10"))
+def purge_outbox() -> None:
+    with app_context():
+        outbox.purge()
+        db.session.commit()
+
+
+def _deliver_at_once_in_tests() -> None:
+    # In production the relay wakes on NOTIFY or polls; tests run the queue immediately.
+    if huey.immediate:
+        hand_over_due()
+
+
+outbox.on_rows_committed(_deliver_at_once_in_tests)
 
 
 def _write_to_outbox(app: Flask, message: Message) -> None:
     """Development without SMTP: keep each message as an .eml file to read in the browser."""
-    outbox = Path(app.config["MAIL_OUTBOX_DIR"])
-    outbox.mkdir(parents=True, exist_ok=True)
+    folder = Path(app.config["MAIL_OUTBOX_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    (outbox / f"{stamp}.eml").write_bytes(message.as_bytes())
+    (folder / f"{stamp}.eml").write_bytes(message.as_bytes())
 
 
 def init_app(app: Flask) -> None:

@@ -10,18 +10,17 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, case, delete, func, or_, select, update
 
-from campaign.core import pagecache
-from campaign.core.db import delete_by_token, insert_ignoring_duplicate, utcnow
+from campaign.core import outbox, pagecache
+from campaign.core.db import delete_by_token, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
-from campaign.core.mail import queue_mail
-from campaign.core.queue import defer
+from campaign.core.mail import MailPayload, render_mail
 from campaign.core.tokens import hash_token, new_nonce, token_for
 from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
 from campaign.organisations.services import referring_organisation_id
-from campaign.petition import counting, tasks
+from campaign.petition import counting
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
 from campaign.petition.models import (
     OfficialCount,
@@ -33,6 +32,7 @@ from campaign.petition.models import (
 )
 from campaign.rallies.services import visible_rally_id
 
+NOTICE = "petition.notice"  # the outbox kind of the mail a signing or a resend asks for
 TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, not a secret)  # nosec B105
 # At most this many emails about one signature (per link lifetime): enough to help a
 # person who lost the first, too few to turn the form into a way of mailing someone.
@@ -171,7 +171,7 @@ def sign(
         raise PetitionClosedError(petition.slug)
     canonical = canonical_email(data.email)
     nonce = new_nonce()
-    insert_ignoring_duplicate(
+    outbox.insert_ignoring_with_mail(
         Signature.__table__,
         ("petition_id", "email_canonical"),
         {
@@ -198,21 +198,48 @@ def sign(
             "emails_sent": 0,
             "petition_version": petition.version,
         },
+        NOTICE,
+        {"petition_id": petition.id, "email": canonical},
+        _notice_key(petition.id, canonical),
     )
-    defer(tasks.notify_signer, petition.id, canonical)
 
 
-def resend(petition: Petition | PetitionRef, email: str) -> None:
-    """Ask for the signer's email again; the same job as signing decides what is sent."""
-    if petition.is_open():
-        defer(tasks.notify_signer, petition.id, canonical_email(email))
+def _notice_key(petition_id: int, email_canonical: str) -> str:
+    return f"{petition_id}:{email_canonical}"[:400]
 
 
-def notify(petition_id: int, email_canonical: str, now: datetime | None = None) -> Notice:
-    """Run by the worker: send the mailbox's owner what fits, within MAX_EMAILS.
+class Resend(enum.Enum):
+    """What « renvoyer l’e-mail » did; the same for an address that signed or not."""
+
+    RECORDED = "recorded"  # a mail is on its way if this address signed
+    TOO_MANY = "too_many"  # MAX_EMAILS asked for this address within the link's lifetime
+    CLOSED = "closed"  # the petition takes no signatures: nothing to confirm
+
+
+def resend(petition: Petition | PetitionRef, email: str, now: datetime | None = None) -> Resend:
+    """Ask for the signer's email again, within the allowance; the worker decides what is
+    sent. The allowance counts requests for the address, signed or not, so the answer
+    tells a stranger nothing."""
+    now = now or utcnow()
+    if not petition.is_open(now) or petition.is_relayed:
+        return Resend.CLOSED
+    canonical = canonical_email(email)
+    key = _notice_key(petition.id, canonical)
+    window = timedelta(hours=current_app.config["CONFIRMATION_TTL_HOURS"])
+    if outbox.recorded_since(NOTICE, key, now - window) >= MAX_EMAILS:
+        return Resend.TOO_MANY
+    outbox.record(NOTICE, {"petition_id": petition.id, "email": canonical}, key)
+    return Resend.RECORDED
+
+
+def notice(
+    petition_id: int, email_canonical: str, now: datetime | None = None
+) -> tuple[Notice, MailPayload | None]:
+    """Run by the worker: the mail that fits the mailbox's owner, within MAX_EMAILS.
 
     A pending signature gets its confirmation link (always the same link), a confirmed
-    one an "already signed" email, an address that never signed nothing at all.
+    one an "already signed" email, an address that never signed nothing at all. The
+    allowance taken here commits only with the sent mail (core/outbox.py).
     """
     now = now or utcnow()
     signature = db.session.execute(
@@ -221,9 +248,9 @@ def notify(petition_id: int, email_canonical: str, now: datetime | None = None) 
         )
     ).scalar_one_or_none()
     if signature is None or not signature.petition.is_open(now):
-        return Notice.NONE
+        return Notice.NONE, None
     if not _claim_email(signature.id, now):
-        return Notice.NONE
+        return Notice.NONE, None
     db.session.refresh(signature)
     petition = signature.petition
     links = {
@@ -233,14 +260,13 @@ def notify(petition_id: int, email_canonical: str, now: datetime | None = None) 
         "withdraw_url": withdrawal_url(signature),
     }
     if signature.confirmed_at is not None:
-        queue_mail(
+        return Notice.ALREADY_SIGNED, render_mail(
             signature.email,
             f"Vous avez déjà signé : {petition.title}",
             "petition/already_signed",
             **links,
         )
-        return Notice.ALREADY_SIGNED
-    queue_mail(
+    return Notice.CONFIRMATION, render_mail(
         signature.email,
         f"Confirmez votre signature : {petition.title}",
         "petition/confirm",
@@ -248,7 +274,6 @@ def notify(petition_id: int, email_canonical: str, now: datetime | None = None) 
         ttl_hours=current_app.config["CONFIRMATION_TTL_HOURS"],
         **links,
     )
-    return Notice.CONFIRMATION
 
 
 class ConfirmStatus(enum.Enum):

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from huey import crontab
 
+from campaign.core import outbox
+from campaign.core.mail import MailPayload
 from campaign.core.queue import app_context, huey
 from campaign.extensions import db
-
-# A module import, not names: services defers notify_signer, so the two import each other.
 from campaign.petition import counting, services
 
 
-@huey.task(retries=5, retry_delay=30, retry_backoff=2)
-def notify_signer(petition_id: int, email_canonical: str) -> None:
-    with app_context():
-        services.notify(petition_id, email_canonical)
-        db.session.commit()
+@outbox.handler(services.NOTICE)
+def signer_notice(payload: dict[str, Any], now: datetime) -> MailPayload | None:
+    """The mail a signing or a resend asked for, decided when it is sent."""
+    return services.notice(payload["petition_id"], payload["email"], now)[1]
 
 
 @huey.periodic_task(crontab(minute="*"))

@@ -7,7 +7,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     jsonify,
     redirect,
     render_template,
@@ -149,10 +148,38 @@ def relay_to_official(slug: str) -> Response:
     return response
 
 
+RESEND_ANSWERS = {
+    services.Resend.RECORDED: (
+        "Demande enregistrée : si cette adresse a signé la pétition, un nouvel e-mail part "
+        "dans les minutes qui viennent. Pensez à regarder dans les courriers indésirables.",
+        200,
+    ),
+    services.Resend.TOO_MANY: (
+        "Plusieurs e-mails ont déjà été demandés pour cette adresse : nous n’en enverrons pas "
+        "d’autre pour le moment. Cherchez le premier dans vos courriers indésirables, ou "
+        "réessayez dans quelques heures.",
+        429,
+    ),
+    services.Resend.CLOSED: (
+        "Cette pétition ne recueille plus de signatures : il n’y a plus rien à confirmer.",
+        409,
+    ),
+}
+
+
+def _check_mail_page(petition: Petition, form: EmailForm, status: int, **context: object):
+    return render_template(
+        "petition/check_mail.html", petition=petition, form=form, **context
+    ), status
+
+
 @bp.get("/petitions/<slug>/merci")
-def check_mail(slug: str) -> str:
+def check_mail(slug: str) -> tuple[str, int]:
     petition = _petition_or_404(slug)
-    return render_template("petition/check_mail.html", petition=petition, form=EmailForm())
+    # After a resend: the answer travels in the URL, not in a session (no cookie here).
+    resent = request.args.get("renvoi") == "ok"
+    answer = RESEND_ANSWERS[services.Resend.RECORDED][0] if resent else None
+    return _check_mail_page(petition, EmailForm(formdata=None), 200, answer=answer)
 
 
 @bp.post("/petitions/<slug>/renvoyer")
@@ -161,14 +188,13 @@ def resend(slug: str) -> Response | tuple[str, int]:
     petition = _petition_or_404(slug)
     form = EmailForm()
     if not form.validate():
-        return render_template("petition/check_mail.html", petition=petition, form=form), 422
-    services.resend(petition, form.email.data)
+        return _check_mail_page(petition, form, 422)
+    result = services.resend(petition, form.email.data)
     db.session.commit()
-    flash(
-        "Si cette adresse a signé la pétition, un nouvel e-mail vient de lui être envoyé.",
-        "success",
-    )
-    return redirect(url_for("petition.check_mail", slug=slug), code=303)
+    if result is services.Resend.RECORDED:
+        return redirect(url_for("petition.check_mail", slug=slug, renvoi="ok"), code=303)
+    message, status = RESEND_ANSWERS[result]
+    return _check_mail_page(petition, form, status, answer=message, refused=True)
 
 
 @bp.get("/signature/confirmer/<token>")

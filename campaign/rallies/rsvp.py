@@ -14,17 +14,17 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from campaign.core.db import delete_by_token, insert_ignoring_duplicate, utcnow
+from campaign.core import outbox
+from campaign.core.db import delete_by_token, utcnow
 from campaign.core.emails import canonical_email
-from campaign.core.mail import queue_mail
-from campaign.core.queue import defer
+from campaign.core.mail import MailPayload, queue_mail, render_mail
 from campaign.core.tokens import hash_token, new_nonce, token_for
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
 from campaign.petition.consent import CURRENT_CONSENT_VERSION
-from campaign.rallies import tasks
 from campaign.rallies.models import Rally, RallyStatus, Rsvp, RsvpStatus, today
 
+NOTICE = "rallies.notice"  # the outbox kind of the mail an « J'y serai » asks for
 TOKEN_PURPOSE = "rsvp"  # noqa: S105 (a label mixed into the HMAC, not a secret)  # nosec B105
 MAX_EMAILS = 4  # per link lifetime, as for signatures
 
@@ -56,7 +56,7 @@ def register(rally: Rally, data: RsvpInput, now: datetime | None = None) -> None
     now = now or utcnow()
     canonical = canonical_email(data.email)
     nonce = new_nonce()
-    insert_ignoring_duplicate(
+    outbox.insert_ignoring_with_mail(
         Rsvp.__table__,
         ("rally_id", "email_canonical"),
         {
@@ -74,18 +74,23 @@ def register(rally: Rally, data: RsvpInput, now: datetime | None = None) -> None
             "emails_sent": 0,
             "created_at": now,
         },
+        NOTICE,
+        {"rally_id": rally.id, "email": canonical},
+        f"{rally.id}:{canonical}"[:400],
     )
-    defer(tasks.notify_participant, rally.id, canonical)
 
 
-def notify(rally_id: int, email_canonical: str, now: datetime | None = None) -> str:
-    """Run by the worker: the confirmation link, or « already registered », or nothing."""
+def notice(
+    rally_id: int, email_canonical: str, now: datetime | None = None
+) -> tuple[str, MailPayload | None]:
+    """Run by the worker: the confirmation link, or « already registered », or nothing; the
+    allowance taken here commits only with the sent mail (core/outbox.py)."""
     now = now or utcnow()
     rsvp = db.session.execute(
         select(Rsvp).where(Rsvp.rally_id == rally_id, Rsvp.email_canonical == email_canonical)
     ).scalar_one_or_none()
     if rsvp is None or not takes_rsvps(rsvp.rally):
-        return "none"
+        return "none", None
     pending = rsvp.status is RsvpStatus.PENDING
     expired = pending and rsvp.token_expires_at <= now
     # The conditional UPDATE takes one email of the allowance; two racing jobs can't both.
@@ -102,7 +107,7 @@ def notify(rally_id: int, email_canonical: str, now: datetime | None = None) -> 
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        return "none"
+        return "none", None
     rally = rsvp.rally
     links = {
         "rsvp": rsvp,
@@ -111,16 +116,16 @@ def notify(rally_id: int, email_canonical: str, now: datetime | None = None) -> 
         "cancel_url": public_url_for("rallies.cancel_rsvp", token=_token(rsvp)),
     }
     if pending:
-        queue_mail(
+        return "confirmation", render_mail(
             rsvp.email,
             f"Confirmez votre venue : rassemblement à {rally.city}",
             "rallies/confirm_rsvp",
             confirm_url=public_url_for("rallies.confirm_rsvp", token=_token(rsvp)),
             **links,
         )
-        return "confirmation"
-    queue_mail(rsvp.email, f"Vous êtes déjà inscrit·e : {rally.city}", "rallies/already", **links)
-    return "already"
+    return "already", render_mail(
+        rsvp.email, f"Vous êtes déjà inscrit·e : {rally.city}", "rallies/already", **links
+    )
 
 
 class ConfirmStatus(enum.Enum):

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from campaign.content.models import Collective
+from campaign.core import outbox
 from campaign.core.db import utcnow
 from campaign.core.mail import queue_mail
-from campaign.core.queue import defer
 from campaign.core.ttlcache import TTLCache
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
 from campaign.organisations.models import Organisation, OrganisationStatus
 from campaign.places.gazetteer import Commune, fold
-from campaign.rallies import rsvp, tasks
+from campaign.rallies import rsvp
 from campaign.rallies.models import (
     VISIBLE,
     MobilisationDay,
@@ -30,6 +30,8 @@ from campaign.rallies.models import (
     state_of,
     today,
 )
+
+CANCELLED = "rallies.cancelled"  # the outbox kind: a participant told of a cancellation
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,12 @@ def cancel(rally: Rally, by: str, reason: str) -> bool:
     rally.status_note = reason.strip()
     rally.decided_by = by
     rally.decided_at = utcnow()
+    coming = db.session.execute(
+        select(Rsvp.id).where(Rsvp.rally_id == rally.id, Rsvp.status != RsvpStatus.PENDING)
+    ).scalars()
+    for rsvp_id in coming:  # one mail each, with the cancellation, in its transaction
+        outbox.record(CANCELLED, {"rsvp_id": rsvp_id})
     db.session.flush()
-    defer(tasks.tell_participants_cancelled, rally.id)
     return True
 
 

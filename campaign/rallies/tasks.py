@@ -1,51 +1,41 @@
-"""Rally jobs run by the queue worker: emails to participants."""
+"""Rally mails built by the queue worker, and the nightly purge."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from huey import crontab
-from sqlalchemy import select
 
-from campaign.core.mail import queue_mail
+from campaign.core import outbox
+from campaign.core.mail import MailPayload, render_mail
 from campaign.core.queue import app_context, huey
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
-
-# Module imports, not names: the services defer these tasks, so they import each other.
-from campaign.rallies import models, rsvp
+from campaign.rallies import models, rsvp, services
 
 
-@huey.task(retries=5, retry_delay=30, retry_backoff=2)
-def notify_participant(rally_id: int, email_canonical: str) -> None:
-    with app_context():
-        rsvp.notify(rally_id, email_canonical)
-        db.session.commit()
+@outbox.handler(rsvp.NOTICE)
+def participant_notice(payload: dict[str, Any], now: datetime) -> MailPayload | None:
+    return rsvp.notice(payload["rally_id"], payload["email"], now)[1]
 
 
-@huey.task(retries=5, retry_delay=30, retry_backoff=2)
-def tell_participants_cancelled(rally_id: int) -> None:
-    with app_context():
-        rally = db.session.get(models.Rally, rally_id)
-        if rally is None:
-            return
-        coming = db.session.execute(
-            select(models.Rsvp).where(
-                models.Rsvp.rally_id == rally_id,
-                models.Rsvp.status != models.RsvpStatus.PENDING,
-            )
-        ).scalars()
-        for person in coming:
-            queue_mail(
-                person.email,
-                f"Rassemblement annulé : {rally.city}",
-                "rallies/cancelled",
-                rsvp=person,
-                rally=rally,
-                rally_url=public_url_for("rallies.show", rally_id=rally.id),
-            )
-        db.session.commit()
+@outbox.handler(services.CANCELLED)
+def participant_told_cancelled(payload: dict[str, Any], now: datetime) -> MailPayload | None:
+    """Nothing for a participant who withdrew since (their row is gone)."""
+    person = db.session.get(models.Rsvp, payload["rsvp_id"])
+    if person is None:
+        return None
+    rally = person.rally
+    return render_mail(
+        person.email,
+        f"Rassemblement annulé : {rally.city}",
+        "rallies/cancelled",
+        rsvp=person,
+        rally=rally,
+        rally_url=public_url_for("rallies.show", rally_id=rally.id),
+    )
 
 
 @huey.periodic_task(crontab(hour="3", minute="40"))

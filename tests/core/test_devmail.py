@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from campaign import create_app
-from campaign.core.mail import deliver_mail
+from campaign.core.mail import send_now
 from campaign.extensions import db, limiter
 
 
@@ -32,7 +32,7 @@ def dev_app(app: Flask, tmp_path: Path) -> Iterator[Flask]:
 
 def test_emails_are_kept_and_shown_in_development(dev_app: Flask, tmp_path: Path):
     with dev_app.app_context():
-        deliver_mail.call_local(
+        send_now(
             {
                 "to": "jeanne@example.org",
                 "subject": "Confirmez votre signature",

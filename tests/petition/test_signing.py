@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from campaign.core.db import utcnow
+from campaign.core.outbox import OutboxMessage
 from campaign.extensions import db
 from campaign.petition import counting, services
 from campaign.petition.models import PetitionStatus, Signature
@@ -198,10 +199,14 @@ def test_a_pending_signature_past_its_emails_gets_a_fresh_link_once_expired(ctx,
         services.resend(petition, "jeanne.dupont@example.org")
         db.session.commit()
     assert len(outbox) == MAX_EMAILS  # the allowance is used up
+    assert services.resend(petition, "jeanne.dupont@example.org") is services.Resend.TOO_MANY
+    # Three days later: the link has expired, and so have the requests that used it up.
+    three_days_ago = utcnow() - timedelta(hours=73)
     db.session.execute(update(Signature).values(token_expires_at=utcnow() - timedelta(hours=1)))
+    db.session.execute(update(OutboxMessage).values(created_at=three_days_ago))
     db.session.commit()
 
-    services.resend(petition, "jeanne.dupont@example.org")
+    assert services.resend(petition, "jeanne.dupont@example.org") is services.Resend.RECORDED
     db.session.commit()
 
     assert len(outbox) == MAX_EMAILS + 1
@@ -221,9 +226,9 @@ def test_resend_mails_nothing_once_the_petition_has_closed(ctx, outbox):
 def test_the_worker_decides_what_each_mailbox_receives(ctx, outbox):
     petition = make_petition()
     db.session.commit()
-    assert services.notify(petition.id, "nobody@example.org") is Notice.NONE
+    assert services.notice(petition.id, "nobody@example.org")[0] is Notice.NONE
     _sign(petition)
-    assert services.notify(petition.id, "jeanne.dupont@example.org") is Notice.CONFIRMATION
+    assert services.notice(petition.id, "jeanne.dupont@example.org")[0] is Notice.CONFIRMATION
     services.confirm(_token(outbox[0]))
     db.session.commit()
-    assert services.notify(petition.id, "jeanne.dupont@example.org") is Notice.ALREADY_SIGNED
+    assert services.notice(petition.id, "jeanne.dupont@example.org")[0] is Notice.ALREADY_SIGNED

@@ -34,7 +34,7 @@ HIDDEN_INPUT = re.compile(r'<input[^>]*name="(\w+)"[^>]*type="hidden"[^>]*value=
 CSRF_MESSAGE = "Le formulaire a expiré ou n’a pas pu être vérifié"
 CLOSED_MESSAGE = "Cette pétition est close : elle ne recueille plus de signatures."
 UPCOMING_MESSAGE = "Cette pétition n’est pas encore ouverte aux signatures."
-RESEND_FLASH = "Si cette adresse a signé la pétition, un nouvel e-mail vient de lui être envoyé."
+RESEND_FLASH = "Demande enregistrée : si cette adresse a signé la pétition, un nouvel e-mail part"
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -674,7 +674,7 @@ def test_an_expired_link_offers_a_resend_form_that_mails_the_same_link(app, clie
         data={"email": "jeanne.dupont@example.org", "csrf_token": csrf_from(expired)},
     )
     assert resent.status_code == 303
-    assert resent.headers["Location"] == f"/petitions/{slug}/merci"
+    assert resent.headers["Location"] == f"/petitions/{slug}/merci?renvoi=ok"
     assert RESEND_FLASH in text_of(client.get(resent.headers["Location"]))
     assert len(outbox) == 2
     assert outbox[1].recipients == ["jeanne.dupont@example.org"]
@@ -700,14 +700,14 @@ def test_resend_for_an_address_that_never_signed_looks_the_same_and_mails_nothin
     for_stranger = resend(stranger, "inconnu@example.org")
 
     assert for_stranger.status_code == 303
-    assert for_stranger.headers["Location"] == f"/petitions/{slug}/merci"
+    assert for_stranger.headers["Location"] == f"/petitions/{slug}/merci?renvoi=ok"
     assert (for_stranger.status_code, for_stranger.headers["Location"], for_stranger.data) == (
         for_signer.status_code,
         for_signer.headers["Location"],
         for_signer.data,
     )
-    page_signer = signer.get(f"/petitions/{slug}/merci")
-    page_stranger = stranger.get(f"/petitions/{slug}/merci")
+    page_signer = signer.get(for_signer.headers["Location"])
+    page_stranger = stranger.get(for_stranger.headers["Location"])
     assert RESEND_FLASH in text_of(page_stranger)
     assert without_csrf(page_stranger.data) == without_csrf(page_signer.data)
     # The original email, then one reminder for the signer; nothing for the stranger.

@@ -15,7 +15,6 @@ from sqlalchemy import event, select, update
 from werkzeug.test import TestResponse
 
 from campaign.core.db import utcnow
-from campaign.core.queue import huey
 from campaign.extensions import db
 from campaign.rallies import rsvp, services
 from campaign.rallies.models import Rally, RallyStatus, Rsvp, RsvpStatus, today
@@ -26,9 +25,11 @@ from tests.factories import (
     csrf_from,
     make_day,
     make_rally,
+    outbox_rows,
     path_of,
     rsvp_link,
     rsvp_through_form,
+    run_worker,
 )
 
 CSRF_MESSAGE = "Le formulaire a expiré ou n’a pas pu être vérifié"
@@ -227,20 +228,18 @@ def _observe(app: Flask, client: FlaskClient, rally_id: int, email: str) -> tupl
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
-    queued = huey.pending_count()
+    queued = outbox_rows(app)
     try:
         response = client.post(path, data={**RSVP_FORM, "email": email, "csrf_token": token})
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    jobs = huey.pending_count() - queued
+    jobs = outbox_rows(app) - queued
     following = client.get(response.headers["Location"])
     return (*comparable(response), statements, jobs, following.status_code, following.get_data())
 
 
 def _run_jobs(app: Flask) -> None:
-    with app.app_context():  # as the worker: an app context, no request
-        while huey.pending_count():
-            huey.execute(huey.dequeue())
+    run_worker(app)
 
 
 def test_the_worker_writes_the_confirmation_email_outside_any_request(
@@ -248,8 +247,8 @@ def test_the_worker_writes_the_confirmation_email_outside_any_request(
 ):
     rally_id = new_rally(app)
     rsvp_through_form(client, rally_id)
-    assert huey.pending_count() == 1
-    _run_jobs(app)  # the job, then the email it queues
+    assert outbox_rows(app) == 1 and outbox == []  # recorded, not sent in the request
+    assert run_worker(app) == 1  # one mail job, built by the worker
     [message] = outbox
     assert message.subject == "Confirmez votre venue : rassemblement à Lyon"
     assert "14\u00a0h\u00a030" in message.body  # dates and times in French, with no request

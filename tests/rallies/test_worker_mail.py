@@ -32,10 +32,10 @@ def test_the_worker_renders_the_rsvp_confirmation_in_french_without_a_request(ap
         long_date = f"{rally.date.day} "  # « samedi 20 mars 2027 »: the day, then the month
 
         # As the worker does: an app context, no request (core/queue.py app_context()).
-        assert rsvp.notify(rally.id, "jeanne@example.org") == "confirmation"
+        kind, mail = rsvp.notice(rally.id, "jeanne@example.org")
         db.session.commit()
 
-    assert len(outbox) == 1
-    assert "14\u00a0h\u00a030" in outbox[0].body
-    assert long_date in outbox[0].body
-    assert "/rassemblements/venue/" in outbox[0].body
+    assert kind == "confirmation" and mail is not None
+    assert "14\u00a0h\u00a030" in mail["text"]
+    assert long_date in mail["text"]
+    assert "/rassemblements/venue/" in mail["text"]
