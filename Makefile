@@ -77,9 +77,16 @@ lock:
 	$(PIP_COMPILE) -o $(APP_LOCK) pyproject.toml
 	$(PIP_COMPILE) --extra test -c $(APP_LOCK) -o $(TEST_LOCK) pyproject.toml
 
-## Benchmarks against bare Flask, by hand (needs PostgreSQL, Redis and wrk): see bench/README.md.
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+## Benchmarks against bare Flask, by hand (PostgreSQL, redis-server, wrk): see bench/README.md.
+## `make bench SCENARIOS="sign page"` for some of them, BENCH_ARGS="--seconds 3" for options.
+bench: $(TEST_STAMP)
+	@command -v wrk >/dev/null || bash scripts/ensure-apt.sh wrk
+	$(BIN)/python bench/harness.py $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(BENCH_ARGS)
+
+## The same with tiny counts and no targets, only its validity checks (CI; under 2 minutes).
+bench-smoke: $(TEST_STAMP)
+	@command -v wrk >/dev/null || bash scripts/ensure-apt.sh wrk
+	$(BIN)/python bench/harness.py --smoke $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(BENCH_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:
