@@ -267,16 +267,21 @@ def hand_over(enqueue: Callable[[int], None], now: datetime | None = None, limit
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # two relays never take the same rows
     ids = list(db.session.execute(query).scalars())
-    if not ids:
-        db.session.commit()
-        return 0
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
-        .values(status=OutboxStatus.QUEUED, lease_until=now + LEASE)
-        .execution_options(synchronize_session=False)
-    )
+    if ids:
+        # Only the rows still due: without row locks (SQLite), another relay may have taken
+        # and sent some since the SELECT; queued again, they would be sent twice.
+        ids = sorted(
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), _due(now))
+                .values(status=OutboxStatus.QUEUED, lease_until=now + LEASE)
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
     db.session.commit()
+    if not ids:
+        return 0
     refused: list[int] = []
     for message_id in ids:
         try:
@@ -313,7 +318,15 @@ def deliver(
         update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
-            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.QUEUED]),
+            or_(
+                OutboxMessage.status == OutboxStatus.QUEUED,
+                # Pending: its enqueue seemed to fail yet the job exists. Not before its
+                # time, though: a duplicate job must not cut a failed send's wait short.
+                and_(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.next_attempt_at <= now,
+                ),
+            ),
         )
         .values(
             status=OutboxStatus.SENDING,
@@ -329,13 +342,18 @@ def deliver(
     kind, payload, attempts = row.kind, dict(row.payload), row.attempts
     mail: MailPayload | None = None
     try:
+        build = _handlers.get(kind)
+        if build is None:  # a row from a newer release, or a typo: fail it where it shows
+            raise LookupError(f"no handler registered for outbox kind {kind!r}")
         # The handler's own writes (an allowance taken…) commit only with a sent mail.
-        mail = _handlers[kind](payload, now)
+        mail = build(payload, now)
         if mail is not None:
             send(mail)
     except Exception as exc:
         db.session.rollback()
-        logger.warning("Mail %s (%s) not sent, try %s: %s", message_id, kind, attempts, exc)
+        logger.warning(
+            "Mail %s (%s) not sent, try %s: %s", message_id, kind, attempts, _kind_of_failure(exc)
+        )
         return _failed_attempt(message_id, attempts, mail, exc, now)
     row.status = OutboxStatus.SENT if mail else OutboxStatus.SKIPPED
     row.sent_at, row.lease_until, row.last_error = now, None, None
@@ -343,6 +361,17 @@ def deliver(
         row.recipient, row.subject = mail["to"][:320], mail["subject"][:300]
     db.session.commit()
     return row.status
+
+
+def _kind_of_failure(exc: Exception) -> str:
+    """What failed, for the log, without the exception's text: that may carry the address
+    ("550 <jeanne@…>: unknown user"). The full text is kept on the row, for the console."""
+    code = getattr(exc, "smtp_code", None) or getattr(exc, "errno", None)
+    refused = getattr(exc, "recipients", None)  # smtplib.SMTPRecipientsRefused: {address: …}
+    if isinstance(refused, dict):
+        code = ", ".join(sorted({str(reply[0]) for reply in refused.values() if reply}))
+    name = type(exc).__name__
+    return f"{name} ({code}), details on the row" if code else f"{name}, details on the row"
 
 
 def _failed_attempt(

@@ -29,14 +29,18 @@ def run(app: Flask, stop: threading.Event, poll_seconds: float = POLL_SECONDS) -
     with app.app_context():
         url = db.engine.url
     waiter = _postgres_waiter(url) if url.get_backend_name() == "postgresql" else None
-    while not stop.is_set():
-        handed = _round(app)
-        if handed >= ROUND_LIMIT:
-            continue  # more are due: no wait
-        if waiter is None:
-            stop.wait(poll_seconds)
-        else:
-            waiter(poll_seconds)
+    try:
+        while not stop.is_set():
+            handed = _round(app)
+            if handed >= ROUND_LIMIT:
+                continue  # more are due: no wait
+            if waiter is None:
+                stop.wait(poll_seconds)
+            else:
+                waiter(poll_seconds)
+    finally:
+        if waiter is not None:
+            waiter.close()  # the LISTEN connection, else left open once stopped
 
 
 def _round(app: Flask) -> int:
@@ -53,7 +57,8 @@ def _round(app: Flask) -> int:
 
 
 def _postgres_waiter(url: Any) -> Any:
-    """A function waiting up to `timeout` seconds for a NOTIFY on the outbox channel."""
+    """A function waiting up to `timeout` seconds for a NOTIFY on the outbox channel; its
+    `close()` closes the listening connection."""
     import psycopg
 
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -68,6 +73,12 @@ def _postgres_waiter(url: Any) -> Any:
             health.warn(logger, "relay-listen", "Outbox relay cannot listen, polling: %s", exc)
             threading.Event().wait(timeout)
 
+    def close() -> None:
+        conn, state["conn"] = state["conn"], None
+        if conn is not None:
+            conn.close()
+
+    wait.close = close  # type: ignore[attr-defined]
     return wait
 
 
