@@ -144,7 +144,10 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         # hide_parameters: an error logged must not carry names and email addresses.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # No pre-ping: it is a round trip per request. A connection found dropped
+        # invalidates the pool (SQLAlchemy does it on a disconnect error) and the signing
+        # statement is retried once (core/db.execute_autocommit).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
     }
     config.update(overrides)
     # Derived from PUBLIC_URL after overrides, so a test or embedding app gets them right too.

@@ -79,7 +79,7 @@ def app(database_url: str) -> Iterator[Flask]:
             # Jobs run immediately in tests, from inside the request's commit, on a second
             # connection: the race tests' 20 threads need twice the usual pool.
             "SQLALCHEMY_ENGINE_OPTIONS": {
-                "pool_pre_ping": True,
+                "pool_pre_ping": False,
                 "hide_parameters": True,
                 "pool_size": 20,
                 "max_overflow": 30,

@@ -212,7 +212,7 @@ class Resend(enum.Enum):
     """What « renvoyer l’e-mail » did; the same for an address that signed or not."""
 
     RECORDED = "recorded"  # a mail is on its way if this address signed
-    TOO_MANY = "too_many"  # MAX_EMAILS asked for this address within the link's lifetime
+    TOO_MANY = "too_many"  # MAX_EMAILS - 1 resends asked for this address (the signing sent one)
     CLOSED = "closed"  # the petition takes no signatures: nothing to confirm
 
 
@@ -224,11 +224,13 @@ def resend(petition: Petition | PetitionRef, email: str, now: datetime | None = 
     if not petition.is_open(now) or petition.is_relayed:
         return Resend.CLOSED
     canonical = canonical_email(email)
-    key = _notice_key(petition.id, canonical)
+    # Resends only, under a key of their own: counting the signing's row too would refuse a
+    # stranger sooner for an address that signed, and so tell them it did.
+    key = "resend:" + _notice_key(petition.id, canonical)
     window = timedelta(hours=current_app.config["CONFIRMATION_TTL_HOURS"])
-    if outbox.recorded_since(NOTICE, key, now - window) >= MAX_EMAILS:
+    if outbox.recorded_since(NOTICE, key[:400], now - window) >= MAX_EMAILS - 1:
         return Resend.TOO_MANY
-    outbox.record(NOTICE, {"petition_id": petition.id, "email": canonical}, key)
+    outbox.record(NOTICE, {"petition_id": petition.id, "email": canonical}, key[:400])
     return Resend.RECORDED
 
 
