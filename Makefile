@@ -17,7 +17,7 @@ export FLASK_APP := wsgi.py
 run: export CAMPAIGN_ENV ?= development
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint lock install install-test chromium bench clean vendor gazetteer
+.PHONY: run test lint lock install install-test chromium bench bench-smoke clean vendor gazetteer
 
 $(STAMP): pyproject.toml $(APP_LOCK)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
@@ -77,16 +77,15 @@ lock:
 	$(PIP_COMPILE) -o $(APP_LOCK) pyproject.toml
 	$(PIP_COMPILE) --extra test -c $(APP_LOCK) -o $(TEST_LOCK) pyproject.toml
 
-## Benchmarks against bare Flask, by hand (PostgreSQL, redis-server, wrk): see bench/README.md.
-## `make bench SCENARIOS="sign page"` for some of them, BENCH_ARGS="--seconds 3" for options.
-bench: $(TEST_STAMP)
-	@command -v wrk >/dev/null || bash scripts/ensure-apt.sh wrk
-	$(BIN)/python bench/harness.py $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(BENCH_ARGS)
-
-## The same with tiny counts and no targets, only its validity checks (CI; under 2 minutes).
-bench-smoke: $(TEST_STAMP)
-	@command -v wrk >/dev/null || bash scripts/ensure-apt.sh wrk
-	$(BIN)/python bench/harness.py --smoke $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(BENCH_ARGS)
+## `make bench`: the app against bare Flask, by hand, ~15 min (bench/README.md). `make bench-smoke`:
+## every scenario with tiny counts and no targets, only the validity checks (CI, ~1.5 min).
+## SCENARIOS="sign page" for some, BENCH_ARGS="--seconds 3" for options. PostgreSQL: BENCH_POSTGRES
+## (default postgresql://postgres@127.0.0.1:5432/); wrk and redis-server are installed if missing.
+bench bench-smoke: $(TEST_STAMP)
+	@command -v wrk >/dev/null && command -v redis-server >/dev/null \
+	  || bash scripts/ensure-apt.sh wrk redis-server
+	$(BIN)/python bench/harness.py $(if $(filter bench-smoke,$@),--smoke) \
+	  $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(BENCH_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:

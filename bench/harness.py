@@ -11,8 +11,8 @@ export, nearest. The database `campaign_bench` is recreated, the app and the bar
 wrk with bench/load.lua; one table is printed and written as JSON to bench/results/.
 
 Exit status: 0 when the run is valid, whatever the targets (it is a report); 1 when a
-validity check failed (a signing not answered 303, rows not matching the responses…);
-2 when it could not be set up.
+validity check failed (a signing not answered 303, rows not matching the responses…) or a
+scenario crashed (the others still run); 2 when it could not be set up.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,14 +56,16 @@ SCENARIOS = ("exact", "faults", "sign", "page", "count", "kit", "export", "neare
 # --smoke: these first, so that options given after them still win.
 SMOKE = (
     "--seconds 1 --rounds 1 --warmup 0 --grace 1 --exact-signings 50 --exact-confirmations 10 "
-    "--faults-signings 40 --redis-down 2 --quiet 5 --settle-timeout 30 --export-rows 2000 "
-    "--export-rounds 1 --rallies 300 --queries 40 --flyers 1"
+    "--faults-signings 40 --redis-down 2 --quiet 15 --settle-timeout 30 --export-rows 2000 "
+    "--export-rounds 1 --rallies 300 --queries 40 --flyers 1 --database campaign_bench_smoke"
 )
 # The app sees only these of the caller's environment, and what setup() sets.
 KEEP_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
 COLUMNS = ("figure", "app", "baseline", "ratio", "target", "result")
 EXPORT_SLUG = "petition-export-banc"
 KIT_CITIES = ("75056", "35238", "59350", "67482", "69123", "13055", "31555")  # INSEE codes
+END_LEASES = """UPDATE outbox SET lease_until = now()
+    WHERE status IN ('queued', 'sending') AND lease_until < now() + %s"""
 MEMBERS = ("Enfance Ensemble", "Fédération des parents solidaires", "Réseau jeunesse et droits")
 
 
@@ -85,7 +88,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--connections", type=int, default=32, help="wrk connections")
     add("--workers", type=int, default=2, help="gunicorn sync workers, both apps")
     add("--queue-workers", type=int, default=2, help="`flask worker` processes (exact, faults)")
-    add("--postgres", default="postgresql://postgres@127.0.0.1:5432/", help="server URL")
+    server = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
+    add("--postgres", default=server, help="server URL (env BENCH_POSTGRES)")
     add("--database", default="campaign_bench", help="dropped and recreated")
     add("--redis-url", help="a Redis to use (flushed) instead of an own redis-server: no faults")
     add("--slug", default="quatre-urgences", help="the demo petition signed")
@@ -220,11 +224,11 @@ class Sink:
                 self.confirm.setdefault(rcpt, []).append(link.group(0))
         return "250 OK"
 
-    def tally(self, addresses: set[str]) -> tuple[int, int, int]:
-        """(addresses without a confirmation mail, with several, other mails)."""
+    def tally(self, addresses: set[str]) -> tuple[int, int]:
+        """(addresses without a confirmation mail, all mails to these addresses)."""
         with self.lock:
             n = [len(self.confirm.get(a, ())) for a in addresses]
-            return n.count(0), sum(c > 1 for c in n), sum(self.other.get(a, 0) for a in addresses)
+            return n.count(0), sum(n) + sum(self.other.get(a, 0) for a in addresses)
 
 
 # --------------------------------------------------------------------------- the harness
@@ -305,6 +309,7 @@ class Bench:
         """One in-process measurement in a fresh process, with the app's environment."""
         cmd = [sys.executable, __file__, "--child", name, "--child-opts", json.dumps(opts)]
         done = subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True)
+        (self.workdir / f"child-{name}.log").write_text(done.stderr)  # the app's log
         if done.returncode != 0:
             raise SetupError(f"the {name} measurement failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -380,17 +385,16 @@ class Bench:
             raise SetupError("the bare POST /insert did not answer 303")
 
     def preflight(self) -> None:
-        """One GET of the page, as a browser: its hidden inputs (a CSRF token with its session
-        cookie if it has one, a time trap…); then ~3 s; then one signing, which must count."""
+        """One GET of the page; then every POST as a browser sends it: the form's hidden
+        inputs (a time trap, a CSRF token if it has one), the cookies the page set, if any,
+        Sec-Fetch-Site and Origin. After ~3 s, one signing, which must count."""
         status, headers, page = fetch(self.app_port, self.path)
         if status != 200:
             raise SetupError(f"GET {self.path} answered {status}:\n{page[:500]!r}")
         self.page = page
-        fields = hidden_inputs(page.decode(), self.path)
+        fields = hidden_inputs(page.decode(), self.path)  # a csrf_token only if it has one
         cookies = [c.split(";", 1)[0] for c in headers.get_all("Set-Cookie") or []]
-        self.cookie = "; ".join(cookies) if cookies and "csrf_token" in fields else ""
-        if not self.cookie:
-            fields.pop("csrf_token", None)
+        self.cookie = "; ".join(cookies)
         person = {"first_name": "Jeanne", "last_name": "Martin", "country": "FR"}
         fields.update(person, postcode="75011", consent="y", website="")
         self.body = urlencode(fields)
@@ -410,7 +414,8 @@ class Bench:
             page = answer[:1500].decode(errors="replace")
             raise SetupError(f"the signing POST answered {status} {location!r}, not 303:\n{page}")
         if self.rows() != before + 1:
-            raise SetupError("the signing POST answered 303 but recorded no signature")
+            why = "taken for a bot's? (the honeypot, FORM_MIN_SECONDS)"
+            raise SetupError(f"the signing POST answered 303 but recorded no signature: {why}")
 
     # ----------------------------------------------------------------- measuring
 
@@ -550,11 +555,15 @@ class Bench:
         name = f"kit (c): whole kit, 7-rally day, cold, {result['built']} kits (s)"
         self.add(name, round(whole, 2), None, "≤ 15 s", whole <= 15)
 
-    def settle(self, addresses: set[str], k: int, since: float) -> tuple[float | None, int]:
+    def settle(
+        self, addresses: set[str], k: int, since: float, quiet: float = 0
+    ) -> tuple[float | None, int]:
         """Confirms the first k addresses whose mail comes (8 at a time) while waiting for
-        every address's mail, giving up after --quiet s without mail or --settle-timeout.
-        Returns when the last address got its mail (None: some never did), confirmations."""
+        every address's mail, giving up after `quiet` (--quiet) s without mail or
+        --settle-timeout. Returns when the last address got its mail (None: some never
+        did), and the confirmations."""
         a, sink = self.args, self.sink
+        quiet = quiet or a.quiet
         futures: list[Any] = []
         seen, mail_done = 0, None
         sink.last = time.monotonic()
@@ -568,7 +577,7 @@ class Bench:
                 now = time.monotonic()
                 if mail_done is None and all(x in sink.confirm for x in addresses):
                     mail_done = now
-                if now - sink.last > a.quiet or now - since > a.settle_timeout:
+                if now - sink.last > quiet or now - since > a.settle_timeout:
                     break
                 time.sleep(0.25)
             statuses = [f.result()[0] for f in futures]
@@ -603,11 +612,14 @@ class Bench:
         while time.monotonic() - self.sink.last < 3:  # late mails
             time.sleep(0.5)
         self.stop_workers()
-        missing, several, already = self.sink.tally(addresses)
+        missing, mails = self.sink.tally(addresses)
         n = f"{len(addresses)} addresses"
         self.add("exact: addresses without a confirmation mail", missing, n, "0", missing == 0)
-        self.add("exact: addresses with 2+ confirmation mails", several, n, "0", several == 0)
-        self.add("exact: 'already signed' mails (for reading)", already, n)
+        # Each accepted signing gets its one answer: the link (again, for a repeat while
+        # pending) or « already signed » once confirmed. Fewer is a loss, more a double send.
+        signed = load.statuses.get(303, 0)
+        name = "exact: mails received / accepted signings"
+        self.add(name, mails, signed, "equal", mails == signed)
         name = "exact: confirmed in DB / count.json, more by"
         self.add(name, shown, f"{done} confirmed", "equal", exact and done == k)
         settled = max(mail_done, counts_done) - ended if mail_done and counts_done else None
@@ -648,7 +660,14 @@ class Bench:
             load = future.result()
         addresses = self.addresses("faults")
         self.check("faults signings", load, 303, len(addresses))
-        _, done = self.settle(addresses, len(addresses), time.monotonic())
+        # A job lost with the killed worker is handed over again when its row's lease ends.
+        from campaign.core.outbox import LEASE
+
+        if a.smoke:  # too long to wait for: end the leases taken 2 s ago or more
+            self.notes.append("smoke: the faults' outbox leases ended by hand, not waited for")
+            self.db.execute(END_LEASES, (LEASE - timedelta(seconds=2),))
+        quiet = max(a.quiet, LEASE.total_seconds() + 10)
+        _, done = self.settle(addresses, len(addresses), time.monotonic(), 0 if a.smoke else quiet)
         shown, exact, _ = self.counts(db0, json0, done)
         self.stop_workers()
         lost = self.sink.tally(addresses)[0]
@@ -706,7 +725,17 @@ class Bench:
             self.setup()
             for name in self.args.scenarios:
                 print(f"{name}:", flush=True)
-                getattr(self, f"sc_{name}")()
+                try:
+                    getattr(self, f"sc_{name}")()
+                except Exception as exc:  # the others still run; this run is not valid
+                    traceback.print_exc()
+                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                    said = lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+                    self.problems.append(f"{name} crashed: {said}")
+                    self.stop_workers()
+        except SetupError:
+            print(f"  logs kept in {self.workdir}", file=sys.stderr)
+            raise
         finally:
             self.stop_workers()
             for proc in reversed(self.procs):

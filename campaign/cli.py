@@ -127,6 +127,9 @@ def _load(path: Path) -> None:
             f"{path} was not loaded, nothing changed:\n  " + "\n  ".join(problems)
         ) from exc
     db.session.commit()
+    from campaign.core import pagecache
+
+    pagecache.forget()  # the running site's workers show it on their next request
     click.echo(
         f"Loaded {collective.name}: {len(collective.demands)} demands, "
         f"{len(collective.key_figures)} key figures."

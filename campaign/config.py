@@ -106,8 +106,12 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         # Trusted reverse proxies in front of the app (X-Forwarded-For hops to believe).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),
+        # A public form sent sooner than this after it was drawn is a script's (time trap).
+        "FORM_MIN_SECONDS": _int("FORM_MIN_SECONDS", 2),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
-        # If Redis is down, let people sign unthrottled rather than fail.
+        # If Redis is down, each worker counts in its own memory (Flask-Limiter logs the
+        # switch and goes back to Redis when it answers); an error never blocks a signing.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         # A signature link stays valid this long; after that the page offers a new one.
         "CONFIRMATION_TTL_HOURS": _int("CONFIRMATION_TTL_HOURS", 72),

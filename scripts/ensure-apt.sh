@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Debian packages the project needs from the system (python3-venv, chromium), as
+# Install Debian packages the project needs from the system (python3-venv, chromium, wrk…), as
 # root or with password-less sudo; otherwise say exactly what to install.
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 PACKAGE..." >&2; exit 2; }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,11 +26,11 @@ from sqlalchemy import inspect, text
 
 from campaign import create_app
 from campaign.config import normalise_database_url
-from campaign.core import pagecache
 from campaign.core.queue import huey
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
 from campaign.rallies import services as rally_services
+from tests.factories import SECRET_KEY
 
 PUBLIC_URL = "https://petition.example.org"
 
@@ -62,12 +63,21 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
 
+class SameOriginClient(FlaskClient):
+    """A browser on one of the site's own pages: it says so (Sec-Fetch-Site), as every
+    current browser does. The cross-site tests send other headers, or use FlaskClient."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base.setdefault("HTTP_SEC_FETCH_SITE", "same-origin")
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(
         {
             "CAMPAIGN_ENV": "testing",
-            "SECRET_KEY": "test-secret-key-not-for-production",
+            "SECRET_KEY": SECRET_KEY,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "PUBLIC_URL": PUBLIC_URL,
             # The test client speaks plain http to localhost (it takes its scheme from
@@ -88,10 +98,13 @@ def app(database_url: str) -> Iterator[Flask]:
             "MAIL_DEFAULT_SENDER": "Les 400 000 <contact@petition.example.org>",
             # Tests sign many times from one address; rate-limit tests lower it themselves.
             "SIGN_RATE_LIMIT": "10000 per minute",
+            # Tests post a form as soon as they have it; the time trap's tests set it.
+            "FORM_MIN_SECONDS": 0,
             # As behind one reverse proxy: X-Forwarded-For gives the client address.
             "PROXY_COUNT": 1,
         }
     )
+    app.test_client_class = SameOriginClient
     with app.app_context():
         _drop_everything()
         upgrade()
@@ -113,7 +126,7 @@ def _empty_database(app: Flask) -> Iterator[None]:
                 db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (our table names)
         db.session.commit()
     counting.forget_cached()
-    pagecache.forget()
+    app.extensions["pagecache"].forget()
     services._refs.forget()
     rally_services._visible_ids.forget()
     limiter.reset()

@@ -12,6 +12,7 @@ from flask_mail import Message
 from sqlalchemy import func, select
 
 from campaign.content.models import Collective, Demand, KeyFigure
+from campaign.core.forms import time_stamp
 from campaign.core.mail import hand_over_due
 from campaign.core.outbox import OutboxMessage
 from campaign.core.queue import huey
@@ -86,8 +87,12 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
+SECRET_KEY = "test-secret-key-not-for-production"
+# What a public form's page carries for its time trap (FORM_MIN_SECONDS is 0 in tests).
+FORM_STAMP = time_stamp(SECRET_KEY)
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 SIGN_FORM = {
+    "started": FORM_STAMP,
     "first_name": "Jeanne",
     "last_name": "Dupont",
     "email": "jeanne@example.org",
@@ -98,16 +103,26 @@ SIGN_FORM = {
 
 
 def csrf_from(page_html: str) -> str:
-    """The CSRF token of the form on a page."""
+    """The CSRF token of the form on a page (the console's, the member space's); "" for a
+    public form, which has none (its origin is checked instead)."""
     match = CSRF_INPUT.search(page_html)
-    assert match, "no CSRF token on the page"
+    return match.group(1) if match else ""
+
+
+STAMP_INPUT = re.compile(r'name="started" type="hidden" value="([^"]+)"')
+
+
+def stamp_from(page_html: str) -> str:
+    """The time trap's stamp of the public form on a page."""
+    match = STAMP_INPUT.search(page_html)
+    assert match, "no time stamp on the page"
     return match.group(1)
 
 
 def sign_through_form(client, slug: str, **fields: str):  # type: ignore[no-untyped-def]
     """Open the petition page and post its form as a person would (fields override)."""
-    token = csrf_from(client.get(f"/petitions/{slug}").text)
-    return client.post(f"/petitions/{slug}", data={**SIGN_FORM, "csrf_token": token, **fields})
+    stamp = stamp_from(client.get(f"/petitions/{slug}").text)
+    return client.post(f"/petitions/{slug}", data={**SIGN_FORM, "started": stamp, **fields})
 
 
 def make_member(collective: Collective, name: str = "Enfance Ensemble") -> Organisation:
@@ -188,7 +203,12 @@ def make_rally(
 
 
 RSVP_LINK = re.compile(r"https?://\S+/rassemblements/venue/[A-Za-z0-9_-]+")
-RSVP_FORM = {"name": "Jeanne Dupont", "email": "jeanne@example.org", "consent": "y"}
+RSVP_FORM = {
+    "started": FORM_STAMP,
+    "name": "Jeanne Dupont",
+    "email": "jeanne@example.org",
+    "consent": "y",
+}
 
 
 def rsvp_link(message: Message) -> str:
@@ -200,9 +220,9 @@ def rsvp_link(message: Message) -> str:
 
 def rsvp_through_form(client, rally_id: int, **fields: str):  # type: ignore[no-untyped-def]
     """Open the rally page and post its « J'y serai » form (fields override)."""
-    token = csrf_from(client.get(f"/rassemblements/{rally_id}").text)
+    stamp = stamp_from(client.get(f"/rassemblements/{rally_id}").text)
     return client.post(
-        f"/rassemblements/{rally_id}", data={**RSVP_FORM, "csrf_token": token, **fields}
+        f"/rassemblements/{rally_id}", data={**RSVP_FORM, "started": stamp, **fields}
     )
 
 

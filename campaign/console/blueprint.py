@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from campaign.core.pagecache import forget_after_edits
 from campaign.core.security import no_store
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 no_store(bp)
+forget_after_edits(bp)  # its edits show on the public pages at once

@@ -16,6 +16,7 @@ from wtforms import DateField, IntegerField, SelectChoice, SelectField, TextArea
 from wtforms.validators import InputRequired, ValidationError
 
 from campaign.console import auth, charts, decisions, papers, stats
+from campaign.console import outbox as console_outbox
 from campaign.console.auth import requires
 from campaign.console.blueprint import bp
 from campaign.console.models import Organiser, Role
@@ -108,6 +109,7 @@ def dashboard() -> str:
         day_chart=day_chart,
         map_chart=map_chart,
         unknown=stats.UNKNOWN,
+        mail_problems=console_outbox.health().problems,
     )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from campaign.content.services import current_collective
+from campaign.core import pagecache
 from campaign.organisations.services import member_count
 from campaign.petition import counting, services
 from campaign.rallies import services as rally_services
 from campaign.rallies.models import MobilisationDay, today
 
 bp = Blueprint("content", __name__)
+pagecache.page(r"/")
 
 
 @bp.get("/")

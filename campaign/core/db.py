@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Enum, Table, delete, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +17,28 @@ from sqlalchemy.types import TypeDecorator
 
 from campaign.core.tokens import hash_token
 from campaign.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def retry_on_dropped_connection(view: F) -> F:
+    """Run `view` again, once, when its connection turned out dead (the database restarted
+    since the pool last used it). The pool does not ping before each use; SQLAlchemy
+    drops every older connection on such an error, so the second run gets a fresh one.
+    Safe for views whose only effects are in the rolled-back transaction, or idempotent
+    statements (the signing's INSERT … ON CONFLICT DO NOTHING)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            db.session.rollback()
+            return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def utcnow() -> datetime:

@@ -1,16 +1,19 @@
-"""Form pieces shared by every domain: French messages, text checks, the honeypot."""
+"""Form pieces shared by every domain: French messages, text checks, the bot traps."""
 
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from functools import lru_cache
 
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, TimestampSigner
 from markupsafe import Markup
-from wtforms import EmailField, Field, StringField
+from wtforms import EmailField, Field, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
 
@@ -79,8 +82,10 @@ def name_field(label: str, autocomplete: str) -> StringField:
 
 
 class PublicForm(FlaskForm):
-    """Base of every form. CSRFProtect checks each POST before the view runs, and templates
-    write the token with csrf_token(), so the form does not check it a second time."""
+    """Base of every form. The forms never check a CSRF token themselves: CSRFProtect checks
+    the console's and the member space's before the view runs (their templates write it),
+    and the public forms, without a session, are checked for their origin
+    (core/security.public_forms)."""
 
     class Meta:
         csrf = False
@@ -109,6 +114,53 @@ class Honeypot(StringField):
             render_kw={"autocomplete": "off", "tabindex": "-1"},
             **kwargs,
         )
+
+
+def _signer(secret_key: str) -> TimestampSigner:
+    return TimestampSigner(secret_key, salt="form-drawn-at")
+
+
+def time_stamp(secret_key: str) -> str:
+    """The time trap's value for a form drawn now."""
+    return _signer(secret_key).sign(b"drawn").decode()
+
+
+class TimeTrap(HiddenField):
+    """When the form was drawn, signed: people take seconds to fill a form, scripts do not.
+
+    No session needed: the time travels in the page. A cached page carries the time it was
+    rendered, at most the cache's few seconds earlier, so the trap only gets gentler.
+    """
+
+    def _value(self) -> str:
+        # A form shown again after an error keeps its first time.
+        return self.data or time_stamp(current_app.config["SECRET_KEY"])
+
+    def too_fast(self) -> bool:
+        """A submission quicker than FORM_MIN_SECONDS, or one without the field at all (a
+        hand-made POST). A stamp that no longer verifies (the secret key was rotated while
+        the page was open) is given the benefit of the doubt: a person's signature is not
+        dropped for it."""
+        if not self.data:
+            return True
+        try:
+            signer = _signer(current_app.config["SECRET_KEY"])
+            _, drawn_at = signer.unsign(self.data, return_timestamp=True)
+        except BadSignature:
+            return False
+        elapsed = time.time() - drawn_at.timestamp()
+        return elapsed < current_app.config["FORM_MIN_SECONDS"]
+
+
+class TrappedForm(PublicForm):
+    """A public form: a honeypot field (named by `honeypot`) and a time trap. A bot's
+    submission is answered as if accepted, and dropped."""
+
+    honeypot = "website"
+    started = TimeTrap()
+
+    def is_bot(self) -> bool:
+        return bool(self[self.honeypot].data) or self.started.too_fast()
 
 
 # Codes CLDR names that are not ISO 3166-1 countries (unions, pseudo-locales, reserved ones).

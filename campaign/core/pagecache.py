@@ -1,43 +1,363 @@
-"""A few seconds of cache for the hot public pages, CSRF token included.
+"""A whole-response cache for the public pages that are the same for every visitor.
 
-A petition page is the same for every visitor but for its CSRF token. It is rendered
-once with a placeholder where the token goes, kept for PAGE_CACHE_SECONDS in this
-process, and each request only swaps in its own token: the page then costs about what
-a bare Flask page does. Counts on a cached page may be that many seconds old.
+On a campaign's big day the petition page, the home page, the rally finder and the kit
+index are most of the traffic. They carry nothing per visitor (no session, no token), so
+this WSGI layer, in front of Flask, answers them from a store shared by the workers:
+Redis when REDIS_URL is set, else each process's memory, which an edit empties in every
+worker through a generation file in the instance folder. A page is rendered at most once
+per PAGE_CACHE_SECONDS; a little older, it is still served while one request renders it
+again (stale-while-revalidate); when rendering fails (the database is down), the last
+page is served, up to a day old, with a banner saying so. Responses carry an ETag, and a
+matching If-None-Match gets a 304.
+
+Domains declare their pages with `page(pattern, params)`; the console's edits call
+`forget()`, which empties the cache of every worker at once.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Hashable
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Response, current_app, session
-from flask_wtf.csrf import generate_csrf
+import redis
+from flask import Blueprint, Flask, Response, current_app, request
 
-from campaign.core.ttlcache import TTLCache
+from campaign.core import health
+from campaign.core.templating import PARIS, clock
 
-# Random per process, so no visitor can type it into a field that ends up on the page.
-CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
+log = logging.getLogger(__name__)
 
-# Keys include tags from the query string (?source=qr-flyer-lyon): bound their number.
-_pages: TTLCache[str] = TTLCache(max_entries=500)
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-
-def placeholder_token() -> str:
-    return CSRF_PLACEHOLDER
-
-
-def cacheable() -> bool:
-    """Not when a message waits in the visitor's session: the page would show it."""
-    return "_flashes" not in session
-
-
-def cached_page(key: Hashable, render: Callable[[], str]) -> Response:
-    """The page under `key`, rendered by `render()` (which must use placeholder_token() for
-    the CSRF token) at most every PAGE_CACHE_SECONDS, with this visitor's token."""
-    html = _pages.get_or_compute(key, current_app.config["PAGE_CACHE_SECONDS"], render)
-    return Response(html.replace(CSRF_PLACEHOLDER, generate_csrf()), mimetype="text/html")
+# Seconds past max-age during which a page is served while it is rendered again, and how
+# old a page may be when it stands in for one that could not be rendered.
+STALE_WHILE_REVALIDATE = 30
+STALE_IF_ERROR = 24 * 3600
+MAX_LOCAL_ENTRIES = 500
+# base.html writes this where a banner may go: the cache puts the degraded-mode one there.
+BANNER_SLOT = b"<!--page-banner-->"
+BANNER = (
+    '<p class="flash flash-error" role="alert">Le site rencontre un incident : cette page '
+    "date de {time} et peut ne pas être à jour. Les signatures et inscriptions reprendront "
+    "dans quelques minutes.</p>"
+)
+_NOT_KEPT = {"set-cookie", "content-length", "date", "etag", "cache-control", "age"}
 
 
-def forget(key: Hashable | None = None) -> None:
-    _pages.forget(key)
+@dataclass(frozen=True)
+class _Page:
+    pattern: re.Pattern[str]
+    params: frozenset[str]
+    uncached: frozenset[str]
+
+
+_pages: list[_Page] = []
+
+
+def page(pattern: str, params: Iterable[str] = (), uncached: Iterable[str] = ()) -> None:
+    """Cache the GET pages whose path matches `pattern` (a whole-path regex). Query
+    parameters in `params` make pages of their own (bounded in length); one in `uncached`
+    (a search) makes the page rendered each time; any other one is ignored by the view, so
+    the page is the same."""
+    _pages.append(_Page(re.compile(pattern), frozenset(params), frozenset(uncached)))
+
+
+@dataclass
+class Entry:
+    stored_at: float
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.blake2b(self.body, digest_size=12).hexdigest() + '"'
+
+    def dumps(self) -> bytes:
+        head = {"t": self.stored_at, "s": self.status, "h": self.headers}
+        return json.dumps(head).encode() + b"\n" + self.body
+
+    @classmethod
+    def loads(cls, data: bytes) -> Entry:
+        head, _, body = data.partition(b"\n")
+        fields = json.loads(head)
+        return cls(fields["t"], fields["s"], [tuple(h) for h in fields["h"]], body)
+
+
+class LocalStore:
+    """This process's pages. `forget()` writes the generation file; every process sees its
+    change on its next request (one stat) and empties its own pages."""
+
+    def __init__(self, generation_file: Path) -> None:
+        self.generation_file = generation_file
+        self.entries: dict[str, Entry] = {}
+        self.claims: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.generation = self._read_generation()
+
+    def _read_generation(self) -> int:
+        try:
+            return self.generation_file.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def _sync(self) -> None:
+        generation = self._read_generation()
+        if generation != self.generation:
+            with self.lock:
+                self.generation = generation
+                self.entries.clear()
+
+    def get(self, key: str) -> Entry | None:
+        self._sync()
+        return self.entries.get(key)
+
+    def put(self, key: str, entry: Entry) -> None:
+        with self.lock:
+            if len(self.entries) >= MAX_LOCAL_ENTRIES and key not in self.entries:
+                self.entries.pop(next(iter(self.entries)))  # the oldest stored
+            self.entries[key] = entry
+            self.claims.pop(key, None)
+
+    def claim(self, key: str, seconds: float) -> bool:
+        """True for the one caller that re-renders `key` in the next `seconds`."""
+        now = time.monotonic()
+        with self.lock:
+            if self.claims.get(key, 0) > now:
+                return False
+            self.claims[key] = now + seconds
+            return True
+
+    def forget(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.claims.clear()
+        self.generation_file.parent.mkdir(parents=True, exist_ok=True)
+        self.generation_file.write_text(str(time.time_ns()))
+        self.generation = self._read_generation()
+
+
+class RedisStore:
+    """Pages in one Redis hash, shared by every worker and host; `forget()` deletes it."""
+
+    def __init__(self, client: redis.Redis, name: str = "campaign:pages") -> None:
+        self.client = client
+        self.name = name
+
+    def get(self, key: str) -> Entry | None:
+        data = self.client.hget(self.name, key)
+        return Entry.loads(data) if data else None  # type: ignore[arg-type]
+
+    def put(self, key: str, entry: Entry) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(self.name, key, entry.dumps())
+            pipe.expire(self.name, STALE_IF_ERROR)  # bounded: the hash lives a day at most
+            pipe.delete(f"{self.name}:claim:{key}")
+            pipe.execute()
+
+    def claim(self, key: str, seconds: float) -> bool:
+        return bool(self.client.set(f"{self.name}:claim:{key}", 1, nx=True, ex=int(seconds) + 1))
+
+    def forget(self) -> None:
+        self.client.delete(self.name)
+
+
+class Store:
+    """Redis when configured, this process's memory when Redis fails (logged once a
+    minute, Redis tried again after a few seconds)."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, local: LocalStore, shared: RedisStore | None) -> None:
+        self.local = local
+        self.shared = shared
+        self.down_until = 0.0
+
+    def _call(self, name: str, *args: Any) -> Any:
+        shared = self.shared
+        if shared is not None and time.monotonic() >= self.down_until:
+            try:
+                return getattr(shared, name)(*args)
+            except redis.RedisError as exc:
+                self.down_until = time.monotonic() + self.RETRY_SECONDS
+                health.warn(
+                    log,
+                    "pagecache-redis",
+                    "Page cache: Redis unreachable (%s); each worker keeps its own pages",
+                    exc,
+                )
+        return getattr(self.local, name)(*args)
+
+    def get(self, key: str) -> Entry | None:
+        return self._call("get", key)
+
+    def put(self, key: str, entry: Entry) -> None:
+        self._call("put", key, entry)
+
+    def claim(self, key: str, seconds: float) -> bool:
+        return self._call("claim", key, seconds)
+
+    def forget(self) -> None:
+        self.local.forget()  # the fallback's pages too, in every process
+        if self.shared is not None:
+            self._call("forget")
+
+
+def _has_session(environ: dict[str, Any], cookie_name: str) -> bool:
+    return f"{cookie_name}=" in environ.get("HTTP_COOKIE", "")
+
+
+class PageCache:
+    """The WSGI layer. Reads its settings from the Flask app on each request, so a test
+    may turn it on and off."""
+
+    def __init__(self, wsgi_app: WSGIApp, app: Flask, store: Store) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = app.config
+        self.store = store
+
+    def key(self, environ: dict[str, Any]) -> str | None:
+        path = environ.get("PATH_INFO", "")
+        for declared in _pages:
+            if declared.pattern.fullmatch(path):
+                query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=False)
+                kept = sorted((k, v) for k, v in query if k in declared.params)
+                if any(len(v) > 100 for _, v in kept) or any(
+                    k in declared.uncached for k, _ in query
+                ):
+                    return None  # a search, or not a tag anyone printed: rendered, not kept
+                return f"{path}?{urlencode(kept)}" if kept else path
+        return None
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        seconds = self.config["PAGE_CACHE_SECONDS"]
+        method = environ.get("REQUEST_METHOD")
+        key = self.key(environ) if seconds > 0 and method in ("GET", "HEAD") else None
+        if key is None or _has_session(environ, self.config["SESSION_COOKIE_NAME"]):
+            return self.wsgi_app(environ, start_response)
+        entry = self.store.get(key)
+        age = time.time() - entry.stored_at if entry else 0.0
+        if entry is not None and (
+            age < seconds
+            or (age < seconds + STALE_WHILE_REVALIDATE and not self.store.claim(key, seconds))
+        ):
+            return self._serve(entry, environ, start_response, age)
+        status, headers, body = self._render(environ)
+        if _keepable(status, headers):
+            fresh = Entry(time.time(), status, _kept(headers), body)
+            self.store.put(key, fresh)
+            return self._serve(fresh, environ, start_response, 0.0)
+        if status[0] == "5" and entry is not None and age < STALE_IF_ERROR:
+            return self._serve_stale(entry, environ, start_response)
+        start_response(status, headers)
+        return [] if method == "HEAD" else [body]
+
+    def _render(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return lambda data: None  # the body comes back as the iterable
+
+        # A HEAD is rendered as a GET, so that the page kept has its body.
+        result = self.wsgi_app({**environ, "REQUEST_METHOD": "GET"}, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return captured[0], captured[1], body
+
+    def _headers(self, entry: Entry, age: float) -> list[tuple[str, str]]:
+        seconds = self.config["PAGE_CACHE_SECONDS"]
+        return [
+            *entry.headers,
+            ("ETag", entry.etag),
+            (
+                "Cache-Control",
+                f"public, max-age={seconds}, stale-while-revalidate={STALE_WHILE_REVALIDATE}",
+            ),
+            ("Age", str(int(age))),
+        ]
+
+    def _serve(
+        self, entry: Entry, environ: dict[str, Any], start_response: StartResponse, age: float
+    ) -> Iterable[bytes]:
+        headers = self._headers(entry, age)
+        if entry.etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+            start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
+            return []
+        start_response(entry.status, [*headers, ("Content-Length", str(len(entry.body)))])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [entry.body]
+
+    def _serve_stale(
+        self, entry: Entry, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The last good page, marked as such, while the app cannot render it."""
+        when = clock(datetime.fromtimestamp(entry.stored_at, PARIS).time())
+        body = entry.body.replace(BANNER_SLOT, BANNER.format(time=when).encode())
+        headers = [
+            *entry.headers,
+            ("Cache-Control", "no-store"),
+            ("Content-Length", str(len(body))),
+        ]
+        start_response("200 OK", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def _keepable(status: str, headers: list[tuple[str, str]]) -> bool:
+    if not status.startswith("200"):
+        return False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return False
+        if lower == "cache-control" and ("no-store" in value or "private" in value):
+            return False
+    return True
+
+
+def _kept(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers if k.lower() not in _NOT_KEPT]
+
+
+def init_app(app: Flask) -> None:
+    """Put the cache in front of the app (after the blueprints declared their pages)."""
+    url = app.config["REDIS_URL"]
+    shared = (
+        RedisStore(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5))
+        if url
+        else None
+    )
+    store = Store(LocalStore(Path(app.instance_path) / "pagecache.generation"), shared)
+    app.extensions["pagecache"] = store
+    app.wsgi_app = PageCache(app.wsgi_app, app, store)  # type: ignore[method-assign]
+
+
+def forget() -> None:
+    """Empty the page cache of every worker: an edit shows on the next request."""
+    current_app.extensions["pagecache"].forget()
+
+
+def _forget_after_edit(response: Response) -> Response:
+    if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+        forget()
+    return response
+
+
+def forget_after_edits(bp: Blueprint) -> None:
+    """Every successful POST of `bp` (the console, the member space) may change a public
+    page: empty the cache after it."""
+    bp.after_request(_forget_after_edit)

@@ -1,11 +1,61 @@
-"""HTTP security headers, proxy-aware client addresses, and no cache for personal data."""
+"""HTTP security headers, proxy-aware client addresses, no cache for personal data, and
+cross-site request refusal for the public forms."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from campaign.extensions import csrf
+
+# What a browser may say of a request its own page made (or the visitor typed).
+_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CrossSiteRequestError(Forbidden):
+    """A form posted from another site: refused before the view, nothing saved."""
+
+    description = (
+        "Ce formulaire a été envoyé depuis un autre site : pour votre sécurité, il n’a pas "
+        "été pris en compte. Ouvrez la page sur notre site et envoyez-le à nouveau."
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin_request() -> bool:
+    """Fetch Metadata first (every current browser sends it); else the Origin header; else
+    the Referer. A request that proves none of them is refused: a page of our own always
+    sends one of them."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in _SAME_SITE_FETCH
+    ours = current_app.extensions["public_origin"]
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin.lower() == ours
+    referer = request.headers.get("Referer")
+    return referer is not None and _origin(referer) == ours
+
+
+def _refuse_cross_site() -> None:
+    if request.method not in _SAFE_METHODS and not same_origin_request():
+        raise CrossSiteRequestError()
+
+
+def public_forms(bp: Blueprint) -> None:
+    """The forms of `bp` work without a session (no cookie, pages cacheable for everyone):
+    no CSRF token, a same-origin check on every POST instead. The console and the member
+    space keep their session tokens."""
+    csrf.exempt(bp)
+    bp.before_request(_refuse_cross_site)
 
 
 def content_security_policy(tiles_url: str) -> str:
@@ -62,4 +112,5 @@ def init_app(app: Flask) -> None:
             app.wsgi_app, x_for=hops, x_proto=hops
         )
     app.extensions["csp"] = content_security_policy(app.config["MAP_TILES_URL"])
+    app.extensions["public_origin"] = _origin(app.config["PUBLIC_URL"])
     app.after_request(_headers)

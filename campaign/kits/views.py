@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, g, render_template, send_file
 
 from campaign.content.services import current_collective
+from campaign.core import pagecache
 from campaign.kits import services
 from campaign.kits.documents import (
     SOCIAL_SIZES,
@@ -27,6 +28,7 @@ from campaign.rallies import services as rally_services
 from campaign.rallies.models import MobilisationDay, Rally, today
 
 bp = Blueprint("kits", __name__, url_prefix="/kit")
+pagecache.page(r"/kit/")
 
 # Cached files never change under a name: a new content is a new file. The URLs stay the
 # same, so browsers and proxies revalidate (ETag) instead of keeping a stale flyer.

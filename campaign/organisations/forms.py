@@ -19,6 +19,7 @@ from wtforms.validators import ValidationError
 from campaign.core.forms import (
     Honeypot,
     PublicForm,
+    TrappedForm,
     email_address,
     max_length,
     name_field,
@@ -75,7 +76,8 @@ def _organisation_name(form: object, field: StringField) -> None:
         raise ValidationError(WEB_ADDRESS_IN_NAME)
 
 
-class ApplyForm(PublicForm):
+class ApplyForm(TrappedForm):
+    honeypot = "website_check"
     name = StringField(
         "Nom de l’organisation",
         filters=[collapse_spaces],
@@ -157,9 +159,6 @@ class ApplyForm(PublicForm):
 
     def validate_logo(self, field: FileField) -> None:
         self.logo_png = uploaded_logo(field)
-
-    def is_bot(self) -> bool:
-        return bool(self.website_check.data)
 
     def to_application(self) -> Application:
         return Application(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from campaign.core.forms import EmailForm
+from campaign.core.pagecache import forget_after_edits
 from campaign.core.security import no_store
 from campaign.core.urls import public_url_for
 from campaign.extensions import db
@@ -24,6 +25,7 @@ from campaign.rallies.models import today
 
 bp = Blueprint("member_space", __name__)
 no_store(bp)
+forget_after_edits(bp)  # its edits show on the public pages at once
 
 
 def referral_links(organisation: Organisation) -> list[tuple[Petition, str]]:

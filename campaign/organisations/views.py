@@ -10,7 +10,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     redirect,
     render_template,
     request,
@@ -21,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from campaign.content.models import Collective
 from campaign.content.services import current_collective
+from campaign.core import security
+from campaign.core.db import retry_on_dropped_connection
+from campaign.core.errors import refill_on_outage
 from campaign.core.forms import EmailForm
 from campaign.core.geo import DEPARTEMENTS
 from campaign.extensions import db, limiter
@@ -31,6 +33,7 @@ from campaign.organisations.manage_views import referral_links
 from campaign.organisations.models import NATIONAL, OrganisationKind
 
 bp = Blueprint("organisations", __name__)
+security.public_forms(bp)
 bp.register_blueprint(member_space_bp)
 
 DUPLICATE_MESSAGE = (
@@ -63,6 +66,8 @@ def apply_form() -> tuple[str, int]:
 
 @bp.post("/rejoindre")
 @limiter.limit(lambda: current_app.config["SIGN_RATE_LIMIT"])
+@refill_on_outage(ApplyForm)
+@retry_on_dropped_connection
 def apply() -> Response | tuple[str, int]:
     collective = _collective_or_404()
     form = ApplyForm()
@@ -154,6 +159,7 @@ LINK_SENT = (
 
 @bp.route("/organisations/gerer", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SIGN_RATE_LIMIT"], methods=["POST"])
+@refill_on_outage(EmailForm)
 def request_manage_link() -> Response | tuple[str, int]:
     form = EmailForm()
     if request.method == "POST":
@@ -161,9 +167,12 @@ def request_manage_link() -> Response | tuple[str, int]:
             return render_template("organisations/request_link.html", form=form), 422
         services.send_manage_links(form.email.data)
         db.session.commit()
-        flash(LINK_SENT, "success")
-        return redirect(url_for("organisations.request_manage_link"), code=303)
-    return render_template("organisations/request_link.html", form=EmailForm(formdata=None)), 200
+        # The answer travels in the URL, not in a session: this page sets no cookie.
+        return redirect(url_for("organisations.request_manage_link", envoye=1), code=303)
+    sent = LINK_SENT if request.args.get("envoye") == "1" else None
+    return render_template(
+        "organisations/request_link.html", form=EmailForm(formdata=None), sent=sent
+    ), 200
 
 
 # --- the interim moderation pages' old addresses: the console's queues replaced them -----

@@ -10,7 +10,7 @@ from wtforms.validators import ValidationError
 from campaign.core.forms import (
     CountrySelect,
     Honeypot,
-    PublicForm,
+    TrappedForm,
     country_codes,
     email_field,
     max_length,
@@ -31,7 +31,7 @@ def clean_tag(value: str | None) -> str | None:
     return value if _TAG.match(value) else None
 
 
-class SignForm(PublicForm):
+class SignForm(TrappedForm):
     # Declared in the order shown, which is also the order of the error summary.
     first_name = name_field("Prénom", "given-name")
     last_name = name_field("Nom", "family-name")
@@ -82,9 +82,6 @@ class SignForm(PublicForm):
             )
 
     tag_fields = ("source", "utm_source", "utm_medium", "utm_campaign", "org", "rassemblement")
-
-    def is_bot(self) -> bool:
-        return bool(self.website.data)
 
     def tags(self) -> tuple[str | None, dict[str, str]]:
         """(source, referrer_data): `source` or else `utm_source`, plus every utm_* kept."""

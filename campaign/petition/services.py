@@ -113,6 +113,7 @@ class PetitionRef:
     closes_at: datetime | None
     version: int  # recorded on each signature: the text the signer read
     official_url: str | None = None
+    target: int = 0
 
     @property
     def is_relayed(self) -> bool:
@@ -143,6 +144,7 @@ def petition_ref(slug: str) -> PetitionRef | None:
             petition.closes_at,
             petition.version,
             petition.official_url,
+            petition.target,
         )
 
     # As stale as the cached page at most: a signer within those seconds of a correction

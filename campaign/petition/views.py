@@ -14,7 +14,9 @@ from flask import (
     url_for,
 )
 
-from campaign.core import pagecache
+from campaign.core import pagecache, security
+from campaign.core.db import retry_on_dropped_connection
+from campaign.core.errors import refill_on_outage
 from campaign.core.forms import EmailForm
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
@@ -24,6 +26,8 @@ from campaign.petition.forms import SignForm, clean_tag
 from campaign.petition.models import Petition
 
 bp = Blueprint("petition", __name__)
+security.public_forms(bp)
+pagecache.page(r"/petitions/[^/]+", params=SignForm.tag_fields)
 
 
 def _sign_limit() -> str:
@@ -66,23 +70,17 @@ NOT_OPEN_MESSAGES = {
 
 
 @bp.get("/petitions/<slug>")
-def show(slug: str) -> Response | tuple[str, int]:
+@retry_on_dropped_connection
+def show(slug: str) -> tuple[str, int]:
+    # The hot page: the same for every visitor, kept by core/pagecache in front of Flask.
     tags = {name: clean_tag(request.args.get(name)) for name in SignForm.tag_fields}
-    if not pagecache.cacheable():
-        form = SignForm(formdata=None, data=tags)
-        return _render_petition(_petition_or_404(slug), form, 200)
-
-    def render() -> str:
-        form = SignForm(formdata=None, data=tags)
-        petition = _petition_or_404(slug)  # a 404 is never cached
-        return _petition_html(petition, form, csrf_token=pagecache.placeholder_token)
-
-    # The hot page: rendered once every few seconds, only the CSRF token is per visitor.
-    return pagecache.cached_page(("petition", slug, *tags.values()), render)
+    return _render_petition(_petition_or_404(slug), SignForm(formdata=None, data=tags), 200)
 
 
 @bp.post("/petitions/<slug>")
 @limiter.limit(_sign_limit)
+@refill_on_outage(SignForm)
+@retry_on_dropped_connection
 def sign(slug: str) -> Response | tuple[str, int]:
     # The hot path needs only the petition's id and dates; the full page only on errors.
     petition = services.petition_ref(slug)
@@ -184,6 +182,8 @@ def check_mail(slug: str) -> tuple[str, int]:
 
 @bp.post("/petitions/<slug>/renvoyer")
 @limiter.limit(_sign_limit)
+@refill_on_outage(EmailForm)
+@retry_on_dropped_connection
 def resend(slug: str) -> Response | tuple[str, int]:
     petition = _petition_or_404(slug)
     form = EmailForm()
@@ -263,12 +263,16 @@ def list_json() -> Response:
 
 
 @bp.get("/petitions/<slug>/count.json")
+@retry_on_dropped_connection
 def count_json(slug: str) -> Response:
-    petition = _petition_or_404(slug)
+    # Polled by every open petition page: the cached reference, then the live count.
+    petition = services.petition_ref(slug)
+    if petition is None:
+        abort(404)
     return _cached_json(
         {
             "slug": petition.slug,
-            "signature_count": counting.count(petition),
+            "signature_count": counting.counts([petition.id])[petition.id],
             "target": petition.target,
             "status": petition.status.value,
         }

@@ -21,6 +21,7 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from campaign.core.forms import (
     Honeypot,
     PublicForm,
+    TrappedForm,
     email_address,
     email_field,
     max_length,
@@ -38,7 +39,7 @@ from campaign.rallies.rsvp import RsvpInput
 from campaign.rallies.services import RallyInput
 
 
-class RsvpForm(PublicForm):
+class RsvpForm(TrappedForm):
     name = name_field("Prénom et nom", "name")
     email = email_field()
     phone = phone_field("Téléphone (facultatif)")
@@ -47,9 +48,6 @@ class RsvpForm(PublicForm):
     )
     website = Honeypot()
     source = HiddenField()  # ?source= of a printed QR code
-
-    def is_bot(self) -> bool:
-        return bool(self.website.data)
 
     def to_input(self) -> RsvpInput:
         return RsvpInput(

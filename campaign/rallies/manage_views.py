@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from campaign.content.services import current_collective
 from campaign.core.export import csv_response
+from campaign.core.pagecache import forget_after_edits
 from campaign.core.security import no_store
 from campaign.extensions import db
 from campaign.organisations import access
@@ -24,6 +25,7 @@ from campaign.rallies.models import PARIS, Rally, RallyStatus, Rsvp, RsvpStatus,
 
 bp = Blueprint("rally_admin", __name__)
 no_store(bp)
+forget_after_edits(bp)  # its edits show on the public pages at once
 
 PARTICIPANTS_HEADER = ["Nom", "E-mail", "Téléphone", "Statut", "Confirmé le", "Source"]
 STATUS_LABELS = {RsvpStatus.CONFIRMED: "confirmé", RsvpStatus.WAITLISTED: "liste d’attente"}

@@ -18,6 +18,9 @@ from flask import (
 from sqlalchemy.exc import IntegrityError
 
 from campaign.content.services import current_collective
+from campaign.core import pagecache, security
+from campaign.core.db import retry_on_dropped_connection
+from campaign.core.errors import refill_on_outage
 from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.kits.qr import qr_svg
@@ -29,6 +32,10 @@ from campaign.rallies.forms import RsvpForm
 from campaign.rallies.models import MobilisationDay, Rally, today
 
 bp = Blueprint("rallies", __name__)
+security.public_forms(bp)
+# Without a search the finder is the same for everyone; a search is rendered each time.
+pagecache.page(r"/rassemblements", uncached=("q", "commune", "lat", "lon"))
+pagecache.page(r"/rassemblements/\d+", params=("source",))
 
 
 @bp.get("/rassemblements")
@@ -132,6 +139,8 @@ def show(rally_id: int) -> tuple[str, int]:
 
 @bp.post("/rassemblements/<int:rally_id>")
 @limiter.limit(lambda: current_app.config["SIGN_RATE_LIMIT"])
+@refill_on_outage(RsvpForm)
+@retry_on_dropped_connection
 def register(rally_id: int) -> Response | tuple[str, int]:
     rally = _rally_or_404(rally_id)
     form = RsvpForm()

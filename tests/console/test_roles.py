@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from campaign.console.models import Role
+from campaign.core.outbox import OutboxMessage, OutboxStatus
 from campaign.extensions import db
 from campaign.rallies.models import RallyStatus
 from tests.console.helpers import sign_in
@@ -28,7 +29,7 @@ ANON, RALLY, ORG, ADMIN = "anonymous", "rally_organiser", "organiser", "admin"
 OK, FORBIDDEN, SIGN_IN = "ok", 403, "sign-in"
 
 # (method, path template, {role: expected}); {own} is a rally of the rally organiser's
-# organisation, {other} one of another organisation, {slug} the petition.
+# organisation, {other} one of another organisation, {slug} the petition, {message} a failed mail.
 TABLE = [
     ("GET", "/console/tableau-de-bord", {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK}),
     ("GET", "/console/moderation", {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK}),
@@ -109,6 +110,12 @@ TABLE = [
         "/console/comptes/{admin_id}/double-authentification",
         {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK},
     ),
+    # The mail outbox: organisers see it; only admins retry failed mails (that sends mail).
+    ("GET", "/console/envois", {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK}),
+    *(
+        ("POST", path, {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: FORBIDDEN, ADMIN: OK})
+        for path in ("/console/envois/relancer", "/console/envois/{message}/relancer")
+    ),
     # Petitions: organisers write them; only admins take a step (open, close, hand over).
     *(
         (method, path, {ANON: SIGN_IN, RALLY: FORBIDDEN, ORG: OK, ADMIN: OK})
@@ -187,6 +194,8 @@ def _world(app: Flask) -> dict[str, object]:
         other = make_rally(day, "75056", organisations=[theirs])
         relayed = make_petition(collective)
         relayed.official_url = "https://petitions.assemblee-nationale.fr/initiatives/i-1"
+        failed = OutboxMessage(kind="mail", payload={}, status=OutboxStatus.FAILED, attempts=8)
+        db.session.add(failed)
         db.session.commit()
         return {
             "slug": petition.slug,
@@ -198,6 +207,7 @@ def _world(app: Flask) -> dict[str, object]:
             "own": own.id,
             "other": other.id,
             "ours": ours.id,
+            "message": failed.id,
         }
 
 
@@ -251,7 +261,7 @@ def test_the_table_covers_every_console_route(app: Flask):
     """A new console route must get its row above: nothing is left to a default."""
     urls = app.url_map.bind("localhost")
     values = {"slug": "p", "relayed": "r", "admin_id": 1, "own": 1, "other": 1, "member": 1}
-    values |= {"day": 1, "demand": 1, "figure": 1}
+    values |= {"day": 1, "demand": 1, "figure": 1, "message": 1}
     covered = {
         (method, urls.match(path.format(**values), method=method)[0]) for method, path, _ in TABLE
     }

@@ -52,9 +52,14 @@ def collective_name(app: Flask) -> str:
         return collective.name
 
 
+STARTED_INPUT = re.compile(r'name="started" type="hidden" value="([^"]+)"')
+
+
 def _join(client: FlaskClient, **fields: str):  # type: ignore[no-untyped-def]
-    token = csrf_from(client.get("/rejoindre").text)
-    return client.post("/rejoindre", data={**JOIN, "csrf_token": token, **fields})
+    """Open the join page and post its form (no CSRF token: the time stamp it was drawn at)."""
+    started = STARTED_INPUT.search(client.get("/rejoindre").text)
+    assert started, "no time stamp in the join form"
+    return client.post("/rejoindre", data={**JOIN, "started": started.group(1), **fields})
 
 
 def _error_beside(response, field: str) -> str | None:  # type: ignore[no-untyped-def]
@@ -443,7 +448,8 @@ def test_an_old_decision_form_leads_to_the_console_and_decides_nothing(
     app: Flask, client, path: str
 ):
     world = _world(app)
-    token = csrf_from(client.get("/rejoindre").text)
+    token = csrf_from(client.get("/console/connexion").text)  # a valid token of the session
+    assert token
     target = path.replace(
         "12", str(world.rally_id if "rassemblements" in path else world.applicant_id)
     )

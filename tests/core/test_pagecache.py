@@ -1,27 +1,48 @@
-"""The hot petition page is cached a few seconds, each visitor still getting a CSRF token
-of their own that works."""
+"""The whole-response cache in front of Flask: shared pages, ETag and 304, invalidation
+after an edit, stale pages while the database is down, Redis shared between workers and
+the fall-back to each process's memory."""
 
 from __future__ import annotations
 
-import pytest
-from flask import Flask
-from sqlalchemy import event
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-from campaign.core.pagecache import CSRF_PLACEHOLDER
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from werkzeug.test import Client
+
+from campaign.console.models import Role
+from campaign.core import health, pagecache
 from campaign.extensions import db
-from tests.factories import SIGN_FORM, csrf_from, make_petition
+from campaign.petition import services
+from tests.console.helpers import sign_in
+from tests.console.test_collective_console import IDENTITY, identity_fields, post
+from tests.factories import make_collective, make_day, make_petition, make_rally
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture
-def cached(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
+def on(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 60)
+
+
+@pytest.fixture
+def slug(app: Flask, on: None) -> str:
     with app.app_context():
         slug = make_petition().slug
         db.session.commit()
     return slug
 
 
-def _statements_during(app: Flask, action):  # type: ignore[no-untyped-def]
+def _statements(app: Flask, action: Callable[[], Any]) -> tuple[Any, list[str]]:
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
@@ -31,41 +52,246 @@ def _statements_during(app: Flask, action):  # type: ignore[no-untyped-def]
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        result = action()
+        return action(), seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    return result, seen
 
 
-def test_visitors_share_the_page_but_not_the_token(app: Flask, cached: str):
-    alice, bob = app.test_client(), app.test_client()
-    first = alice.get(f"/petitions/{cached}")
-    second, queries = _statements_during(app, lambda: bob.get(f"/petitions/{cached}"))
-
-    assert queries == []  # served from the cache
-    assert CSRF_PLACEHOLDER not in first.text + second.text
-    token_a, token_b = csrf_from(first.text), csrf_from(second.text)
-    assert token_a != token_b
-
-    def post(client, email: str, token: str) -> int:  # type: ignore[no-untyped-def]
-        data = {**SIGN_FORM, "email": email, "csrf_token": token}
-        return client.post(f"/petitions/{cached}", data=data).status_code
-
-    assert post(alice, "a@example.org", token_a) == 303
-    assert post(bob, "b@example.org", token_b) == 303
-    assert post(bob, "c@example.org", token_a) == 400  # a token only works in its session
+def _age_every_page(app: Flask, seconds: float) -> None:
+    for entry in app.extensions["pagecache"].local.entries.values():
+        entry.stored_at -= seconds
 
 
-def test_source_tags_get_their_own_cached_page(app: Flask, cached: str):
-    client = app.test_client()
-    plain = client.get(f"/petitions/{cached}").text
-    tagged = client.get(f"/petitions/{cached}?source=qr-flyer-lyon&fbclid=xyz").text
-    assert 'name="source" type="hidden" value="qr-flyer-lyon"' in tagged
-    assert 'value="qr-flyer-lyon"' not in plain
+# --- shared, validated, bounded -----------------------------------------------------------
 
 
-def test_unknown_petitions_are_not_cached(app: Flask, cached: str):
-    client = app.test_client()
-    assert client.get("/petitions/nope").status_code == 404
-    _, queries = _statements_during(app, lambda: client.get("/petitions/nope"))
-    assert queries  # looked up again, not served from a cache
+def test_the_page_is_rendered_once_and_then_served_without_flask(
+    app: Flask, client: FlaskClient, slug: str
+):
+    first = client.get(f"/petitions/{slug}")
+    second, statements = _statements(app, lambda: app.test_client().get(f"/petitions/{slug}"))
+    assert first.status_code == second.status_code == 200
+    assert statements == []  # no database, no session, no routing
+    assert second.data == first.data
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=30"
+    assert "Set-Cookie" not in second.headers
+    # The security headers of the rendered page come with the kept one.
+    assert second.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+    assert second.headers["Content-Length"] == str(len(first.data))
+
+
+def test_a_matching_if_none_match_gets_a_304_without_a_body(
+    app: Flask, client: FlaskClient, slug: str
+):
+    etag = client.get(f"/petitions/{slug}").headers["ETag"]
+    again = client.get(f"/petitions/{slug}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == etag
+    other = client.get(f"/petitions/{slug}", headers={"If-None-Match": '"autre"'})
+    assert other.status_code == 200 and other.data
+
+
+def test_a_head_request_gets_the_headers_of_the_page(app: Flask, client: FlaskClient, slug: str):
+    head = client.head(f"/petitions/{slug}")
+    get = client.get(f"/petitions/{slug}")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["ETag"] == get.headers["ETag"]  # the HEAD kept the whole page
+
+
+def test_tags_make_pages_of_their_own_and_other_parameters_do_not(
+    app: Flask, client: FlaskClient, slug: str
+):
+    plain = client.get(f"/petitions/{slug}")
+    tagged = client.get(f"/petitions/{slug}?source=qr-lyon")
+    assert 'value="qr-lyon"' in tagged.text and 'value="qr-lyon"' not in plain.text
+    ignored, statements = _statements(
+        app, lambda: client.get(f"/petitions/{slug}?fbclid=abc&utm_content=x")
+    )
+    assert statements == [] and ignored.data == plain.data
+
+
+def test_a_search_in_the_rally_finder_is_rendered_each_time(app: Flask, client: FlaskClient, on):
+    with app.app_context():
+        make_rally(make_day(make_collective()))
+        db.session.commit()
+    client.get("/rassemblements")
+    _, plain = _statements(app, lambda: client.get("/rassemblements"))
+    _, search = _statements(app, lambda: client.get("/rassemblements?q=Lyon"))
+    assert plain == [] and search != []
+
+
+def test_errors_and_unknown_pages_are_not_kept(app: Flask, client: FlaskClient, on: None):
+    assert client.get("/petitions/inconnue").status_code == 404
+    assert app.extensions["pagecache"].local.entries == {}
+
+
+def test_a_visitor_with_a_session_gets_the_page_from_flask(app: Flask, slug: str):
+    """An organiser signed in may have a message waiting in the session: no shared page."""
+    organiser = app.test_client()
+    sign_in(app, organiser, Role.ORGANISER)
+    app.test_client().get(f"/petitions/{slug}")
+    _, statements = _statements(app, lambda: organiser.get(f"/petitions/{slug}"))
+    assert statements != []
+
+
+def test_the_home_page_the_finder_and_the_kit_index_are_kept(app: Flask, on: None):
+    with app.app_context():
+        collective = make_collective()
+        make_petition(collective)
+        make_rally(make_day(collective))
+        db.session.commit()
+    for path in ("/", "/rassemblements", "/kit/"):
+        first = app.test_client().get(path)
+        second, statements = _statements(app, lambda p=path: app.test_client().get(p))
+        assert first.status_code == 200, path
+        assert statements == [], path
+        assert second.headers["ETag"] == first.headers["ETag"]
+
+
+def test_the_count_json_stays_live(app: Flask, client: FlaskClient, slug: str):
+    """Not kept by the page cache: every request reaches the app (and its count cache of
+    COUNT_CACHE_SECONDS, 0 in tests)."""
+    client.get(f"/petitions/{slug}/count.json")
+    response, statements = _statements(app, lambda: client.get(f"/petitions/{slug}/count.json"))
+    assert response.status_code == 200 and response.json["signature_count"] == 0
+    assert statements != []
+    assert "Age" not in response.headers
+    assert app.extensions["pagecache"].local.entries == {}
+
+
+# --- invalidation -------------------------------------------------------------------------
+
+
+def test_an_edit_in_the_console_shows_on_the_next_request(app: Flask, on: None):
+    with app.app_context():
+        make_collective()
+        db.session.commit()
+    visitor = app.test_client()
+    assert "Les 400 000" not in visitor.get("/").text
+    admin = app.test_client()
+    sign_in(app, admin, Role.ADMIN)
+    assert post(admin, IDENTITY, identity_fields()).status_code == 303
+    assert "Les 400 000" in visitor.get("/").text
+
+
+def test_a_refused_console_post_keeps_the_pages(app: Flask, on: None):
+    with app.app_context():
+        make_collective()
+        db.session.commit()
+    admin = app.test_client()
+    sign_in(app, admin, Role.ADMIN)
+    app.test_client().get("/")
+    assert post(admin, IDENTITY, identity_fields(brand_colour="jaune")).status_code == 422
+    assert "/" in app.extensions["pagecache"].local.entries
+
+
+def test_forget_reaches_every_process_through_the_generation_file(tmp_path: Path):
+    """Two workers without Redis: one forgets, the other drops its pages on its next look."""
+    file = tmp_path / "pagecache.generation"
+    worker_a, worker_b = pagecache.LocalStore(file), pagecache.LocalStore(file)
+    entry = pagecache.Entry(0.0, "200 OK", [], b"page")
+    worker_a.put("/", entry)
+    worker_b.put("/", entry)
+    worker_a.forget()
+    assert worker_b.get("/") is None
+    assert worker_a.get("/") is None
+    worker_b.put("/", entry)
+    assert worker_b.get("/") == entry
+
+
+# --- stale pages -------------------------------------------------------------------------
+
+
+def test_a_page_past_its_age_is_served_while_one_request_renders_it(
+    app: Flask, client: FlaskClient, slug: str
+):
+    first = client.get(f"/petitions/{slug}")
+    _age_every_page(app, 61)  # past max-age, within stale-while-revalidate
+    store = app.extensions["pagecache"]
+    assert store.claim(f"/petitions/{slug}", 60)  # another request is rendering it
+    stale, statements = _statements(app, lambda: client.get(f"/petitions/{slug}"))
+    assert statements == [] and stale.data == first.data
+    assert int(stale.headers["Age"]) >= 61
+
+
+def test_while_the_database_is_down_the_last_page_is_served_with_a_banner(
+    app: Flask, client: FlaskClient, slug: str, monkeypatch: pytest.MonkeyPatch
+):
+    client.get(f"/petitions/{slug}")
+    _age_every_page(app, 3600)  # long stale: would be rendered again
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(services, "get_petition", unreachable)
+    response = client.get(f"/petitions/{slug}")
+    assert response.status_code == 200
+    assert "Le site rencontre un incident" in response.text
+    assert "Pétition d’essai" in response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    # Without a kept page: the French 503, with Retry-After.
+    missing = client.get(f"/petitions/{slug}?source=jamais-vue")
+    assert missing.status_code == 503
+    assert missing.headers["Retry-After"] == "30"
+    assert "Service momentanément indisponible" in missing.text
+
+
+def test_the_banner_slot_is_empty_on_a_normal_page(app: Flask, client: FlaskClient, slug: str):
+    page = client.get(f"/petitions/{slug}").text
+    assert "<!--page-banner-->" in page
+    assert "Le site rencontre un incident" not in page
+
+
+# --- Redis --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_store() -> Iterator[pagecache.RedisStore]:
+    client = redis.Redis.from_url(REDIS_URL)
+    store = pagecache.RedisStore(client, name=f"test:pages:{uuid.uuid4().hex}")
+    try:
+        yield store
+    finally:
+        store.forget()
+        client.close()
+
+
+def _worker(app: Flask, store: pagecache.Store) -> Client:
+    """Another worker process: its own PageCache in front of the same Flask app."""
+    inner = app.wsgi_app.wsgi_app  # type: ignore[attr-defined]
+    return Client(pagecache.PageCache(inner, app, store), app.response_class)
+
+
+def test_workers_share_pages_through_redis_and_forget_them_together(
+    app: Flask, slug: str, redis_store: pagecache.RedisStore, tmp_path: Path
+):
+    generation = tmp_path / "generation"
+    worker_a = _worker(app, pagecache.Store(pagecache.LocalStore(generation), redis_store))
+    store_b = pagecache.Store(pagecache.LocalStore(generation), redis_store)
+    worker_b = _worker(app, store_b)
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    first = worker_a.get(f"/petitions/{slug}", headers=headers)
+    second, statements = _statements(app, lambda: worker_b.get(f"/petitions/{slug}"))
+    assert statements == [] and second.data == first.data
+    store_b.forget()
+    _, statements = _statements(app, lambda: worker_a.get(f"/petitions/{slug}"))
+    assert statements != []  # rendered again after the edit
+
+
+def test_with_redis_down_each_worker_keeps_its_own_pages_and_says_so_once(
+    app: Flask, slug: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    store = pagecache.Store(pagecache.LocalStore(tmp_path / "g"), pagecache.RedisStore(dead))
+    worker = _worker(app, store)
+    health._last.pop("pagecache-redis", None)
+    with caplog.at_level(logging.WARNING, logger="campaign.core.pagecache"):
+        first = worker.get(f"/petitions/{slug}")
+        store.down_until = 0  # tried again at once: still down, not logged again
+        second, statements = _statements(app, lambda: worker.get(f"/petitions/{slug}"))
+    assert first.status_code == second.status_code == 200
+    assert statements == [] and second.data == first.data  # from this process's memory
+    warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(warnings) == 1

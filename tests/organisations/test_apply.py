@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select, update
 
@@ -19,9 +20,10 @@ from campaign.organisations import services
 from campaign.organisations.models import Organisation, OrganisationStatus
 from campaign.organisations.views import DUPLICATE_MESSAGE
 from tests.conftest import PUBLIC_URL
-from tests.factories import csrf_from, make_collective
+from tests.factories import FORM_STAMP, make_collective
 
 VALID = {
+    "started": FORM_STAMP,
     "name": "Enfance & Familles Rennes",
     "kind": "association",
     "identifier": "W351234567",
@@ -44,8 +46,10 @@ def collective(app: Flask) -> None:
 
 
 def _apply(client, **fields: str):  # type: ignore[no-untyped-def]
-    token = csrf_from(client.get("/rejoindre").text)
-    data = {**VALID, "csrf_token": token, **fields}
+    """Open the join page and post its form: no CSRF token (a public form has none)."""
+    page = client.get("/rejoindre").text
+    assert 'name="started"' in page and 'name="csrf_token"' not in page
+    data = {**VALID, **fields}
     return client.post("/rejoindre", data={k: v for k, v in data.items() if v is not None})
 
 
@@ -163,11 +167,17 @@ def test_the_honeypot_looks_like_success_and_stores_nothing(app: Flask, client, 
     assert _organisations(app) == [] and outbox == []
 
 
-def test_applying_without_csrf_is_refused(app: Flask, client, collective):
-    response = client.post("/rejoindre", data=VALID)
-    assert response.status_code == 400
-    assert "Le formulaire a expiré" in html.unescape(response.text)
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}, {}],
+    ids=["fetch-cross-site", "origin-evil", "no-header"],
+)
+def test_applying_from_another_site_is_refused(app: Flask, collective, outbox, headers):
+    response = FlaskClient(app).post("/rejoindre", data=VALID, headers=headers)
+    assert response.status_code == 403
+    assert "Ce formulaire a été envoyé depuis un autre site" in html.unescape(response.text)
     assert _organisations(app) == []
+    assert outbox == []
 
 
 def _png() -> bytes:

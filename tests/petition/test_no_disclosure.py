@@ -10,6 +10,7 @@ from sqlalchemy import event
 from campaign.extensions import db
 from campaign.petition import services
 from tests.factories import (
+    FORM_STAMP,
     confirmation_link,
     csrf_from,
     make_petition,
@@ -19,6 +20,7 @@ from tests.factories import (
 )
 
 FORM = {
+    "started": FORM_STAMP,
     "first_name": "Jeanne",
     "last_name": "Dupont",
     "country": "FR",

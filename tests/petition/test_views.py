@@ -1,5 +1,6 @@
-"""The HTTP layer of signing: pages, form errors in French, CSRF, honeypot, duplicates that
-disclose nothing, confirmation links, JSON counts, security headers and rate limits."""
+"""The HTTP layer of signing: pages, form errors in French, cross-site refusal, honeypot and
+time trap, duplicates that disclose nothing, confirmation links, JSON counts, security
+headers, cookies and rate limits."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
+from campaign.console.models import Role
 from campaign.core.db import utcnow
 from campaign.extensions import db
 from campaign.petition.consent import consent_text
 from campaign.petition.models import Petition, PetitionStatus, Signature
 from tests.conftest import PUBLIC_URL
-from tests.factories import confirmation_link, make_petition, path_of
+from tests.console.helpers import sign_in
+from tests.factories import FORM_STAMP, confirmation_link, make_petition, path_of
 
 VALID = {
+    "started": FORM_STAMP,
     "first_name": "Jeanne",
     "last_name": "Dupont",
     "email": "jeanne.dupont@example.org",
@@ -31,7 +35,7 @@ VALID = {
 }
 CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"')
 HIDDEN_INPUT = re.compile(r'<input[^>]*name="(\w+)"[^>]*type="hidden"[^>]*value="([^"]*)"')
-CSRF_MESSAGE = "Le formulaire a expiré ou n’a pas pu être vérifié"
+CROSS_SITE_MESSAGE = "Ce formulaire a été envoyé depuis un autre site"
 CLOSED_MESSAGE = "Cette pétition est close : elle ne recueille plus de signatures."
 UPCOMING_MESSAGE = "Cette pétition n’est pas encore ouverte aux signatures."
 RESEND_FLASH = "Demande enregistrée : si cette adresse a signé la pétition, un nouvel e-mail part"
@@ -54,17 +58,23 @@ def text_of(response: TestResponse) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
-def csrf_from(response: TestResponse) -> str:
-    match = CSRF_INPUT.search(response.get_data(as_text=True))
-    assert match, "no CSRF token in the page"
-    return html.unescape(match.group(1))
+def hidden_fields(response: TestResponse) -> dict[str, str]:
+    """The hidden inputs of a page's forms (the time trap's `started`, the URL's tags)."""
+    return {
+        name: html.unescape(value)
+        for name, value in HIDDEN_INPUT.findall(response.get_data(as_text=True))
+    }
 
 
-def csrf_token(client: FlaskClient, path: str, **kwargs: Any) -> str:
-    """GET a page that has a form (keeping the client's cookies) and return its CSRF token."""
+def form_page(client: FlaskClient, path: str, **kwargs: Any) -> dict[str, str]:
+    """GET a page that has a form, as a person opens it, and return what its form sends
+    besides the visible fields: the time trap's stamp (no CSRF token: a public form has
+    none, its origin is checked instead)."""
     response = client.get(path, **kwargs)
     assert response.status_code == 200, response.status
-    return csrf_from(response)
+    assert not CSRF_INPUT.search(response.get_data(as_text=True)), "a public form has no token"
+    started = hidden_fields(response).get("started")
+    return {"started": started} if started else {}
 
 
 def post_signature(
@@ -74,10 +84,11 @@ def post_signature(
     headers: dict[str, str] | None = None,
     **fields: Any,
 ) -> TestResponse:
-    """Fill in the signing form as a person would; fields=None leaves a field out."""
+    """Fill in the signing form as a person would (the page opened first: `token_page`,
+    else the petition's); fields=None leaves a field out."""
     headers = headers or {}
-    token = csrf_token(client, token_page or f"/petitions/{slug}", headers=headers)
-    data = {**VALID, "csrf_token": token, **fields}
+    drawn = form_page(client, token_page or f"/petitions/{slug}", headers=headers)
+    data = {**VALID, **drawn, **fields}
     data = {key: value for key, value in data.items() if value is not None}
     return client.post(f"/petitions/{slug}", data=data, headers=headers)
 
@@ -111,11 +122,6 @@ def shown_count(response: TestResponse) -> str:
     return match.group(1)
 
 
-def without_csrf(body: bytes) -> bytes:
-    """A page with its per-session CSRF token blanked, to compare two pages byte for byte."""
-    return re.sub(rb'(name="csrf_token"[^>]*value=")[^"]*', rb"\1", body)
-
-
 def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], bytes]:
     return response.status_code, sorted(response.headers.items()), response.get_data()
 
@@ -145,7 +151,10 @@ def test_petition_page_shows_the_petition_and_an_unticked_form(app, client):
         assert tag, box
         assert 'type="checkbox"' in tag.group(0)
         assert "checked" not in tag.group(0)
-    assert CSRF_INPUT.search(page)
+    # No session token: the same page for everyone, and a signed time stamp for the trap.
+    assert not CSRF_INPUT.search(page)
+    assert hidden_fields(response)["started"]
+    assert "Set-Cookie" not in response.headers
 
 
 def test_the_honeypot_field_is_present_but_hidden_from_people(app, client):
@@ -310,7 +319,7 @@ def test_a_stranger_typing_a_signed_address_gets_the_same_answer_as_a_new_signer
     merci_duplicate = stranger.get(f"/petitions/{slug}/merci")
     merci_fresh = newcomer.get(f"/petitions/{slug}/merci")
     assert merci_duplicate.status_code == merci_fresh.status_code == 200
-    assert without_csrf(merci_duplicate.get_data()) == without_csrf(merci_fresh.get_data())
+    assert merci_duplicate.get_data() == merci_fresh.get_data()
 
     rows = signatures(app)
     assert [r.email_canonical for r in rows].count("jeannedupont@gmail.com") == 1
@@ -418,8 +427,8 @@ def test_bad_input_is_refused_in_french_next_to_the_field(
         response.get_data(as_text=True),
     )
     assert "Le formulaire contient" in text_of(response)
-    # The page keeps a fresh CSRF token so that the person can correct and resend.
-    assert CSRF_INPUT.search(response.get_data(as_text=True))
+    # The form shown again keeps its time stamp so that the person can correct and resend.
+    assert hidden_fields(response).get("started")
     assert signature_count(app) == 0
     assert outbox == []
 
@@ -495,42 +504,90 @@ def test_real_names_and_addresses_are_accepted(app, client, outbox, fields, stor
     assert len(outbox) == 1
 
 
-# --- CSRF and honeypot -------------------------------------------------------------------
+# --- cross-site posts, honeypot and time trap --------------------------------------------
+
+CROSS_SITE = [
+    pytest.param({"Sec-Fetch-Site": "cross-site"}, id="fetch-cross-site"),
+    pytest.param({"Sec-Fetch-Site": "same-site"}, id="fetch-same-site"),
+    # Fetch Metadata wins over an Origin or a Referer that would pass.
+    pytest.param(
+        {"Sec-Fetch-Site": "cross-site", "Origin": PUBLIC_URL, "Referer": PUBLIC_URL + "/"},
+        id="fetch-cross-site-forged-origin",
+    ),
+    pytest.param({"Origin": "https://evil.example"}, id="origin-evil"),
+    pytest.param({"Origin": "null"}, id="origin-null"),
+    pytest.param({"Origin": "http://petition.example.org"}, id="origin-other-scheme"),
+    pytest.param(
+        {"Origin": "https://evil.example", "Referer": PUBLIC_URL + "/"}, id="origin-before-referer"
+    ),
+    pytest.param({"Referer": "https://evil.example/petitions/x"}, id="referer-evil"),
+    pytest.param({"Referer": "https://petition.example.org.evil.example/"}, id="referer-lookalike"),
+    pytest.param({}, id="no-header-at-all"),
+]
 
 
-@pytest.mark.parametrize("token", [None, "", "pas-un-jeton", "IjEyMyI.abc.def"])
-def test_a_missing_or_wrong_csrf_token_is_refused_in_french(app, client, outbox, token):
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_post_from_another_site_is_refused_in_french(app, outbox, headers):
     slug = new_petition(app)
-    client.get(f"/petitions/{slug}")  # a session exists, the token is just not the right one
-    data = dict(VALID)
-    if token is not None:
-        data["csrf_token"] = token
-    response = client.post(f"/petitions/{slug}", data=data)
+    post_signature(app.test_client(), slug)  # one signature to resend for
+    assert len(outbox) == 1
+    # A plain client: it sends no Sec-Fetch-Site of its own, only `headers`.
+    forger = FlaskClient(app)
+    for path, data in (
+        (f"/petitions/{slug}", {**VALID, "email": "victime@example.org"}),
+        (f"/petitions/{slug}/renvoyer", {"email": "jeanne.dupont@example.org"}),
+    ):
+        response = forger.post(path, data=data, headers=headers)
+        assert response.status_code == 403, path
+        assert CROSS_SITE_MESSAGE in text_of(response), path
+        assert '<html lang="fr"' in response.get_data(as_text=True)
+    assert signature_count(app) == 1
+    assert len(outbox) == 1
 
-    assert response.status_code == 400
-    assert CSRF_MESSAGE in text_of(response)
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Sec-Fetch-Site": "same-origin"}, id="fetch-same-origin"),
+        pytest.param({"Sec-Fetch-Site": "none"}, id="fetch-none"),
+        pytest.param({"Origin": PUBLIC_URL}, id="origin"),
+        pytest.param({"Origin": PUBLIC_URL.upper()}, id="origin-any-case"),
+        pytest.param({"Referer": f"{PUBLIC_URL}/petitions/x?source=qr"}, id="referer"),
+    ],
+)
+def test_a_post_from_our_own_page_needs_no_session_and_sets_no_cookie(app, outbox, headers):
+    slug = new_petition(app)
+    visitor = FlaskClient(app)
+    drawn = form_page(visitor, f"/petitions/{slug}")
+    response = visitor.post(f"/petitions/{slug}", data={**VALID, **drawn}, headers=headers)
+
+    assert response.status_code == 303
+    assert "Set-Cookie" not in response.headers
+    assert signature_count(app) == 1
+    assert len(outbox) == 1
+
+
+@pytest.mark.parametrize("started", [None, ""], ids=["missing", "empty"])
+def test_a_post_without_the_time_stamp_looks_like_success_but_stores_nothing(app, outbox, started):
+    slug = new_petition(app)
+    bot, person = app.test_client(), app.test_client()
+    data = {**VALID, "email": "bot@example.org", "started": started}
+    caught = bot.post(f"/petitions/{slug}", data={k: v for k, v in data.items() if v is not None})
+    accepted = post_signature(person, slug, email="someone.else@example.org")
+
+    assert comparable(caught) == comparable(accepted)
+    assert [s.email for s in signatures(app)] == ["someone.else@example.org"]
+    assert [m.recipients for m in outbox] == [["someone.else@example.org"]]
+
+
+def test_a_post_sooner_than_the_minimum_delay_is_dropped_quietly(app, outbox, monkeypatch):
+    monkeypatch.setitem(app.config, "FORM_MIN_SECONDS", 3600)
+    slug = new_petition(app)
+    caught = post_signature(app.test_client(), slug)
+    assert caught.status_code == 303
+    assert caught.headers["Location"] == f"/petitions/{slug}/merci"
     assert signature_count(app) == 0
     assert outbox == []
-
-
-def test_a_csrf_token_from_another_session_is_refused(app, outbox):
-    slug = new_petition(app)
-    token = csrf_token(app.test_client(), f"/petitions/{slug}")
-    victim = app.test_client()
-    victim.get(f"/petitions/{slug}")
-    response = victim.post(f"/petitions/{slug}", data={**VALID, "csrf_token": token})
-
-    assert response.status_code == 400
-    assert CSRF_MESSAGE in text_of(response)
-    assert signature_count(app) == 0
-
-
-def test_a_post_without_any_session_is_refused(app, client, outbox):
-    slug = new_petition(app)
-    token = csrf_token(app.test_client(), f"/petitions/{slug}")
-    response = client.post(f"/petitions/{slug}", data={**VALID, "csrf_token": token})
-    assert response.status_code == 400
-    assert signature_count(app) == 0
 
 
 def test_a_filled_honeypot_looks_like_success_but_stores_and_mails_nothing(app, outbox):
@@ -551,14 +608,14 @@ def test_a_filled_honeypot_looks_like_success_but_stores_and_mails_nothing(app, 
 @pytest.mark.parametrize("slug", ["nexiste-pas", "%00", "a" * 1000, "%C3%A9t%C3%A9"])
 def test_an_unknown_petition_is_a_french_404(app, client, outbox, slug):
     real = new_petition(app)
-    token = csrf_token(client, f"/petitions/{real}")
+    drawn = form_page(client, f"/petitions/{real}")
 
     for response in (
         client.get(f"/petitions/{slug}"),
-        client.post(f"/petitions/{slug}", data={**VALID, "csrf_token": token}),
+        client.post(f"/petitions/{slug}", data={**VALID, **drawn}),
         client.get(f"/petitions/{slug}/merci"),
         client.get(f"/petitions/{slug}/count.json"),
-        client.post(f"/petitions/{slug}/renvoyer", data={"email": "a@b.fr", "csrf_token": token}),
+        client.post(f"/petitions/{slug}/renvoyer", data={"email": "a@b.fr"}),
     ):
         assert response.status_code == 404
         assert "Page introuvable" in text_of(response)
@@ -570,11 +627,11 @@ def test_an_unknown_petition_is_a_french_404(app, client, outbox, slug):
 def test_a_draft_petition_is_a_404(app, client, outbox):
     real = new_petition(app)
     draft = new_petition(app, status=PetitionStatus.DRAFT)
-    token = csrf_token(client, f"/petitions/{real}")
+    drawn = form_page(client, f"/petitions/{real}")
 
     for response in (
         client.get(f"/petitions/{draft}"),
-        client.post(f"/petitions/{draft}", data={**VALID, "csrf_token": token}),
+        client.post(f"/petitions/{draft}", data={**VALID, **drawn}),
         client.get(f"/petitions/{draft}/merci"),
         client.get(f"/petitions/{draft}/count.json"),
     ):
@@ -609,7 +666,7 @@ def test_a_closed_petition_says_so_and_shows_no_form(app, client, kwargs):
 )
 def test_signing_a_closed_petition_is_refused_clearly(app, client, outbox, kwargs):
     slug = new_petition(app, **kwargs)
-    # A form left open in a tab: the token comes from a page of the same session.
+    # A form left open in a tab: posted after the petition closed.
     response = post_signature(client, slug, token_page=f"/petitions/{slug}/merci")
 
     assert response.status_code == 409
@@ -667,11 +724,12 @@ def test_an_expired_link_offers_a_resend_form_that_mails_the_same_link(app, clie
     assert "Votre signature est confirmée" not in page
     assert f'action="/petitions/{slug}/renvoyer"' in page
     assert 'name="email"' in page
+    assert not CSRF_INPUT.search(expired.get_data(as_text=True))
     assert client.get(f"/petitions/{slug}/count.json").json["signature_count"] == 0
 
     resent = client.post(
         f"/petitions/{slug}/renvoyer",
-        data={"email": "jeanne.dupont@example.org", "csrf_token": csrf_from(expired)},
+        data={"email": "jeanne.dupont@example.org"},
     )
     assert resent.status_code == 303
     assert resent.headers["Location"] == f"/petitions/{slug}/merci?renvoi=ok"
@@ -691,10 +749,8 @@ def test_resend_for_an_address_that_never_signed_looks_the_same_and_mails_nothin
     signer, stranger = app.test_client(), app.test_client()
 
     def resend(client: FlaskClient, email: str) -> TestResponse:
-        token = csrf_token(client, f"/petitions/{slug}/merci")
-        return client.post(
-            f"/petitions/{slug}/renvoyer", data={"email": email, "csrf_token": token}
-        )
+        form_page(client, f"/petitions/{slug}/merci")
+        return client.post(f"/petitions/{slug}/renvoyer", data={"email": email})
 
     for_signer = resend(signer, "Jeanne.Dupont@example.org")
     for_stranger = resend(stranger, "inconnu@example.org")
@@ -709,17 +765,15 @@ def test_resend_for_an_address_that_never_signed_looks_the_same_and_mails_nothin
     page_signer = signer.get(for_signer.headers["Location"])
     page_stranger = stranger.get(for_stranger.headers["Location"])
     assert RESEND_FLASH in text_of(page_stranger)
-    assert without_csrf(page_stranger.data) == without_csrf(page_signer.data)
+    assert page_stranger.data == page_signer.data
     # The original email, then one reminder for the signer; nothing for the stranger.
     assert [m.recipients for m in outbox] == [["jeanne.dupont@example.org"]] * 2
 
 
 def test_resend_with_an_invalid_address_is_a_french_422(app, client, outbox):
     slug = new_petition(app)
-    token = csrf_token(client, f"/petitions/{slug}/merci")
-    response = client.post(
-        f"/petitions/{slug}/renvoyer", data={"email": "pas-une-adresse", "csrf_token": token}
-    )
+    form_page(client, f"/petitions/{slug}/merci")
+    response = client.post(f"/petitions/{slug}/renvoyer", data={"email": "pas-une-adresse"})
     assert response.status_code == 422
     assert "Adresse e-mail invalide" in (field_error(response, "email") or "")
     assert outbox == []
@@ -831,27 +885,41 @@ def test_hsts_only_over_https(app, client, kwargs):
     assert "max-age=" in response.headers.get("Strict-Transport-Security", "")
 
 
-def test_the_session_cookie_is_httponly_and_samesite_lax(app, client):
+def test_public_pages_set_no_cookie_and_the_console_cookie_is_httponly_and_samesite_lax(
+    app, client, outbox
+):
     slug = new_petition(app)
-    response = client.get(f"/petitions/{slug}")
-    [session_cookie] = [
-        c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")
-    ]
-    attributes = [part.strip().lower() for part in session_cookie.split(";")]
-    assert "httponly" in attributes
-    assert "samesite=lax" in attributes
+    signed = post_signature(client, slug)
+    link = path_of(confirmation_link(outbox[0]))
+    for response in (
+        client.get(f"/petitions/{slug}"),
+        signed,
+        client.get(f"/petitions/{slug}/merci"),
+        client.post(f"/petitions/{slug}/renvoyer", data={"email": "a@example.org"}),
+        client.get(link),
+    ):
+        assert "Set-Cookie" not in response.headers, response.request.path
+    assert not client.get_cookie("session")
+
+    sign_in(app, client, Role.ORGANISER)
+    session_cookie = client.get_cookie("session")
+    assert session_cookie is not None
+    assert session_cookie.http_only
+    assert session_cookie.same_site == "Lax"
 
 
-def test_signing_over_https_behind_the_proxy_works(app, client, outbox):
-    """In production every POST is HTTPS, where Flask-WTF also checks the Referer against the
-    Host header, which the proxy passes on (nginx: proxy_set_header Host $host)."""
+def test_signing_over_https_behind_the_proxy_works(app, outbox):
+    """In production every POST is HTTPS, behind the proxy, which passes the Host header on
+    (nginx: proxy_set_header Host $host); a browser without Fetch Metadata sends Origin,
+    checked against PUBLIC_URL."""
     slug = new_petition(app)
+    client = FlaskClient(app)  # no Sec-Fetch-Site
     headers = {"X-Forwarded-Proto": "https", "Host": "petition.example.org"}
-    token = csrf_token(client, f"/petitions/{slug}", headers=headers)
+    drawn = form_page(client, f"/petitions/{slug}", headers=headers)
     response = client.post(
         f"/petitions/{slug}",
-        data={**VALID, "csrf_token": token},
-        headers={**headers, "Referer": f"{PUBLIC_URL}/petitions/{slug}"},
+        data={**VALID, **drawn},
+        headers={**headers, "Origin": PUBLIC_URL, "Referer": f"{PUBLIC_URL}/petitions/{slug}"},
     )
     assert response.status_code == 303
     assert signature_count(app) == 1
@@ -900,11 +968,11 @@ def test_a_forged_x_forwarded_for_does_not_escape_the_limit(app, monkeypatch):
 
 def test_an_oversized_request_is_a_french_413(app, client, outbox):
     slug = new_petition(app)
-    token = csrf_token(client, f"/petitions/{slug}")
+    drawn = form_page(client, f"/petitions/{slug}")
     too_big = app.config["MAX_CONTENT_LENGTH"] + 1024
     response = client.post(
         f"/petitions/{slug}",
-        data={**VALID, "csrf_token": token, "first_name": "a" * too_big},
+        data={**VALID, **drawn, "first_name": "a" * too_big},
     )
     assert response.status_code == 413
     assert "Envoi trop volumineux" in text_of(response)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from campaign.core.db import utcnow
@@ -13,7 +15,7 @@ from campaign.extensions import db
 from campaign.petition import counting, services
 from campaign.petition.models import Petition, Signature
 from campaign.petition.services import SignatureInput
-from tests.factories import confirmation_link, csrf_from, make_petition, path_of
+from tests.factories import confirmation_link, make_petition, path_of
 
 WITHDRAW_LINK = re.compile(r"https?://\S+/signature/retirer/[A-Za-z0-9_-]+")
 
@@ -52,8 +54,8 @@ def test_opening_the_link_only_asks_and_posting_deletes(app: Flask, client, outb
     assert "Retirer ma signature" in page.text
     assert _count(app, petition_id) == (1, 1)
 
-    token = csrf_from(page.text)
-    done = client.post(path, data={"csrf_token": token})
+    assert 'name="csrf_token"' not in page.text  # a public form: no session, no token
+    done = client.post(path)
     assert done.status_code == 200
     assert "Votre signature a été retirée" in done.text
     assert _count(app, petition_id) == (0, 0)
@@ -64,15 +66,21 @@ def test_opening_the_link_only_asks_and_posting_deletes(app: Flask, client, outb
 
 def test_withdrawing_a_pending_signature_leaves_the_count_alone(app: Flask, client, outbox):
     petition_id, path = _signed(app, outbox, confirm=False)
-    page = client.get(path)
-    token = csrf_from(page.text)
-    client.post(path, data={"csrf_token": token})
+    client.get(path)
+    client.post(path)
     assert _count(app, petition_id) == (0, 0)
 
 
-def test_withdrawing_needs_the_csrf_token(app: Flask, client, outbox):
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}, {}],
+    ids=["fetch-cross-site", "origin-evil", "no-header"],
+)
+def test_withdrawing_from_another_site_is_refused(app: Flask, outbox, headers):
     petition_id, path = _signed(app, outbox, confirm=True)
-    assert client.post(path).status_code == 400
+    response = FlaskClient(app).post(path, headers=headers)
+    assert response.status_code == 403
+    assert "Ce formulaire a été envoyé depuis un autre site" in response.text
     assert _count(app, petition_id) == (1, 1)
 
 
@@ -113,10 +121,9 @@ def test_the_privacy_page_states_retention_and_rights(client):
 
 def test_two_withdrawals_of_one_signature_count_once(app: Flask, client, outbox):
     petition_id, path = _signed(app, outbox, confirm=True)
-    page = client.get(path)
-    token = csrf_from(page.text)
-    first = client.post(path, data={"csrf_token": token})
-    second = client.post(path, data={"csrf_token": token})  # a double click, a second tab
+    client.get(path)
+    first = client.post(path)
+    second = client.post(path)  # a double click, a second tab
     assert first.status_code == 200
     assert second.status_code == 404 and "Lien inconnu" in second.text
     assert _count(app, petition_id) == (0, 0)

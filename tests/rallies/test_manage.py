@@ -348,7 +348,9 @@ def test_a_decision_other_than_publish_or_refuse_is_a_400(app, client, outbox, d
 def test_anonymous_visitors_are_refused_everywhere(app, client, outbox):
     s = setting(app)
     rally_id = new_rally(app, s)
-    token = csrf_from(client.get(f"/rassemblements/{rally_id}").text)
+    # A valid token of the visitor's session (the public pages have none): refused anyway.
+    token = csrf_from(client.get("/console/connexion").text)
+    assert token
     base = f"/organisations/espace/rassemblements/{rally_id}"
 
     for path in (NEW, base, f"{base}/participants", f"{base}/participants.csv"):

@@ -21,8 +21,8 @@ from campaign.rallies.models import Rally, RallyStatus, Rsvp, RsvpStatus, today
 from tests.concurrency import run_at_once
 from tests.conftest import PUBLIC_URL
 from tests.factories import (
+    FORM_STAMP,
     RSVP_FORM,
-    csrf_from,
     make_day,
     make_rally,
     outbox_rows,
@@ -32,7 +32,14 @@ from tests.factories import (
     run_worker,
 )
 
-CSRF_MESSAGE = "Le formulaire a expiré ou n’a pas pu être vérifié"
+CROSS_SITE_MESSAGE = "Ce formulaire a été envoyé depuis un autre site"
+# A plain client sends no Sec-Fetch-Site of its own: only these headers speak for it.
+CROSS_SITE = [
+    pytest.param({"Sec-Fetch-Site": "cross-site"}, id="fetch-cross-site"),
+    pytest.param({"Origin": "https://evil.example"}, id="origin-evil"),
+    pytest.param({"Referer": "https://evil.example/"}, id="referer-evil"),
+    pytest.param({}, id="no-header"),
+]
 CLOSED_MESSAGE = "Les inscriptions sont closes pour ce rassemblement."
 
 
@@ -91,20 +98,23 @@ def come(app: Flask, rally_id: int, outbox: list, **fields: str) -> str:
     return link
 
 
-def any_csrf_token(app: Flask, client: FlaskClient) -> str:
-    """A valid token of the client's session, from a rally page that still has its form."""
-    return csrf_from(client.get(f"/rassemblements/{new_rally(app)}").text)
-
-
 # --- registering and confirming ------------------------------------------------------------
 
 
 def test_the_form_redirects_to_check_your_mailbox_and_sends_one_link(app, client, outbox):
     rally_id = new_rally(app)
-    token = csrf_from(client.get(f"/rassemblements/{rally_id}?source=tract-lyon").text)
+    page = client.get(f"/rassemblements/{rally_id}?source=tract-lyon").text
+    started = re.search(r'name="started" type="hidden" value="([^"]+)"', page)
+    assert started, "no time stamp in the form"
+    assert 'name="csrf_token"' not in page  # a public form: no session, no token
     response = client.post(
         f"/rassemblements/{rally_id}",
-        data={**RSVP_FORM, "phone": "06 12 34 56 78", "source": "tract-lyon", "csrf_token": token},
+        data={
+            **RSVP_FORM,
+            "phone": "06 12 34 56 78",
+            "source": "tract-lyon",
+            "started": started.group(1),
+        },
     )
 
     assert response.status_code == 303
@@ -219,7 +229,7 @@ def test_emails_about_one_registration_are_capped(app, client, outbox):
 def _observe(app: Flask, client: FlaskClient, rally_id: int, email: str) -> tuple:
     """(status, headers, body, SQL statements, jobs queued, next page) for one registration."""
     path = f"/rassemblements/{rally_id}"
-    token = csrf_from(client.get(path).text)
+    client.get(path)
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -230,7 +240,7 @@ def _observe(app: Flask, client: FlaskClient, rally_id: int, email: str) -> tupl
     event.listen(engine, "before_cursor_execute", record)
     queued = outbox_rows(app)
     try:
-        response = client.post(path, data={**RSVP_FORM, "email": email, "csrf_token": token})
+        response = client.post(path, data={**RSVP_FORM, "email": email})
     finally:
         event.remove(engine, "before_cursor_execute", record)
     jobs = outbox_rows(app) - queued
@@ -309,7 +319,7 @@ def test_a_full_rally_puts_the_next_person_on_the_waiting_list_until_a_place_is_
     assert ask.status_code == 200
     assert "libère votre place" in text_of(ask)
     assert len(rsvps(app)) == 2
-    done = client.post(cancel_path, data={"csrf_token": csrf_from(ask.text)})
+    done = client.post(cancel_path)
     assert done.status_code == 200
     assert "Votre inscription est annulée" in text_of(done)
 
@@ -332,7 +342,7 @@ def test_cancelling_from_the_waiting_list_frees_nobody_else(app, client, outbox)
     cancel_path = path_of(waiting_link) + "/annuler"
     ask = client.get(cancel_path)
     assert "libère votre place" not in text_of(ask)
-    client.post(cancel_path, data={"csrf_token": csrf_from(ask.text)})
+    client.post(cancel_path)
 
     assert [(r.email, r.status) for r in rsvps(app)] == [
         ("jeanne@example.org", RsvpStatus.CONFIRMED)
@@ -355,7 +365,8 @@ def test_no_place_is_offered_once_the_rally_is_over_or_cancelled(app, client, ou
     sent = len(outbox)
 
     cancel_path = path_of(first_link) + "/annuler"
-    client.post(cancel_path, data={"csrf_token": csrf_from(client.get(cancel_path).text)})
+    client.get(cancel_path)
+    client.post(cancel_path)
 
     assert [(r.email, r.status) for r in rsvps(app)] == [
         ("paul@example.org", RsvpStatus.WAITLISTED)
@@ -380,8 +391,8 @@ def test_a_past_or_cancelled_rally_refuses_registrations(app, client, outbox, cl
     assert CLOSED_MESSAGE in text_of(page)
     assert f'action="/rassemblements/{rally_id}#participer"' not in page.text
 
-    token = any_csrf_token(app, client)  # the closed page has no form: a token of the session
-    refused = client.post(f"/rassemblements/{rally_id}", data={**RSVP_FORM, "csrf_token": token})
+    # The closed page has no form: one left open in a tab before it closed.
+    refused = client.post(f"/rassemblements/{rally_id}", data=RSVP_FORM)
 
     assert refused.status_code == 409
     assert CLOSED_MESSAGE in text_of(refused)
@@ -429,12 +440,14 @@ def test_cancelling_a_rally_tells_everyone_confirmed_or_waiting_and_nobody_else(
 # --- bad requests ------------------------------------------------------------------------------
 
 
-def test_a_post_without_csrf_token_is_a_french_400_and_stores_nothing(app, client, outbox):
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_post_from_another_site_is_a_french_403_and_stores_nothing(app, outbox, headers):
     rally_id = new_rally(app)
+    client = FlaskClient(app)
     client.get(f"/rassemblements/{rally_id}")
-    response = client.post(f"/rassemblements/{rally_id}", data=RSVP_FORM)
-    assert response.status_code == 400
-    assert CSRF_MESSAGE in text_of(response)
+    response = client.post(f"/rassemblements/{rally_id}", data=RSVP_FORM, headers=headers)
+    assert response.status_code == 403
+    assert CROSS_SITE_MESSAGE in text_of(response)
     assert '<html lang="fr"' in response.text
     assert rsvps(app) == []
     assert outbox == []
@@ -463,8 +476,8 @@ def test_bad_input_is_refused_in_french_beside_the_field_and_typed_values_are_ke
 ):
     rally_id = new_rally(app)
     typed = {"name": "Jeanne Dupont", "email": "jeanne@example.org", "phone": "06 12 34 56 78"}
-    token = csrf_from(client.get(f"/rassemblements/{rally_id}").text)
-    data = {**typed, "consent": "y", "csrf_token": token, field: value}
+    client.get(f"/rassemblements/{rally_id}")
+    data = {**typed, "consent": "y", "started": FORM_STAMP, field: value}
     response = client.post(
         f"/rassemblements/{rally_id}", data={k: v for k, v in data.items() if v is not None}
     )
@@ -483,7 +496,9 @@ def test_bad_input_is_refused_in_french_beside_the_field_and_typed_values_are_ke
             assert f'value="{html.escape(kept, quote=True)}"' in response.text, name
     if field == "name" and value == "=cmd":
         assert 'value="=cmd"' in response.text
-    assert csrf_from(response.text)  # a fresh token to correct and resend
+    # The form keeps its first time stamp, to correct and resend; no token is needed.
+    assert f'name="started" type="hidden" value="{FORM_STAMP}"' in response.text
+    assert 'name="csrf_token"' not in response.text
     assert rsvps(app) == []
     assert outbox == []
 
@@ -507,24 +522,25 @@ ODD_TOKENS = ["x" * 43, "a" * 5000, "%00", "abc%00def", "%C3%A9t%C3%A9", "%E2%80
 def test_unknown_or_garbage_links_are_a_404_never_a_500(app, client, outbox, token):
     rally_id = new_rally(app)
     rsvp_through_form(client, rally_id)  # a real registration exists beside them
-    form_token = any_csrf_token(app, client)
 
     confirm = client.get(f"/rassemblements/venue/{token}")
     assert confirm.status_code == 404
     assert "Lien inconnu" in text_of(confirm)
     ask = client.get(f"/rassemblements/venue/{token}/annuler")
     assert ask.status_code == 404
-    cancel = client.post(f"/rassemblements/venue/{token}/annuler", data={"csrf_token": form_token})
+    cancel = client.post(f"/rassemblements/venue/{token}/annuler")
     assert cancel.status_code == 404
     assert "Lien inconnu" in text_of(cancel)
     assert [r.status for r in rsvps(app)] == [RsvpStatus.PENDING]
 
 
-def test_cancelling_without_csrf_token_deletes_nothing(app, client, outbox):
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_cancelling_from_another_site_deletes_nothing(app, outbox, headers):
     rally_id = new_rally(app)
     link = come(app, rally_id, outbox)
-    response = client.post(path_of(link) + "/annuler")
-    assert response.status_code == 400
+    response = FlaskClient(app).post(path_of(link) + "/annuler", headers=headers)
+    assert response.status_code == 403
+    assert CROSS_SITE_MESSAGE in text_of(response)
     assert len(rsvps(app)) == 1
 
 
