@@ -45,6 +45,9 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 STALE_WHILE_REVALIDATE = 30
 STALE_IF_ERROR = 24 * 3600
 MAX_LOCAL_ENTRIES = 500
+# Made-up tags (?source=…) must not fill Redis: past this many pages, new ones are rendered
+# and not kept, until the next edit or the hash's expiry empties it.
+MAX_SHARED_ENTRIES = 5000
 # base.html writes this where a banner may go: the cache puts the degraded-mode one there.
 BANNER_SLOT = b"<!--page-banner-->"
 BANNER = (
@@ -79,20 +82,23 @@ class Entry:
     status: str
     headers: list[tuple[str, str]]
     body: bytes
+    etag: str = ""
 
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.blake2b(self.body, digest_size=12).hexdigest() + '"'
+    def __post_init__(self) -> None:
+        # Once per rendering, not per request served.
+        if not self.etag:
+            self.etag = '"' + hashlib.blake2b(self.body, digest_size=12).hexdigest() + '"'
 
     def dumps(self) -> bytes:
-        head = {"t": self.stored_at, "s": self.status, "h": self.headers}
+        head = {"t": self.stored_at, "s": self.status, "h": self.headers, "e": self.etag}
         return json.dumps(head).encode() + b"\n" + self.body
 
     @classmethod
     def loads(cls, data: bytes) -> Entry:
         head, _, body = data.partition(b"\n")
         fields = json.loads(head)
-        return cls(fields["t"], fields["s"], [tuple(h) for h in fields["h"]], body)
+        headers = [(k, v) for k, v in fields["h"]]
+        return cls(fields["t"], fields["s"], headers, body, fields.get("e", ""))
 
 
 class LocalStore:
@@ -160,6 +166,10 @@ class RedisStore:
         return Entry.loads(data) if data else None  # type: ignore[arg-type]
 
     def put(self, key: str, entry: Entry) -> None:
+        if self.client.hlen(self.name) >= MAX_SHARED_ENTRIES and not self.client.hexists(
+            self.name, key
+        ):
+            return
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(self.name, key, entry.dumps())
             pipe.expire(self.name, STALE_IF_ERROR)  # bounded: the hash lives a day at most

@@ -295,3 +295,21 @@ def test_with_redis_down_each_worker_keeps_its_own_pages_and_says_so_once(
     assert statements == [] and second.data == first.data  # from this process's memory
     warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_made_up_tags_cannot_fill_redis(
+    redis_store: pagecache.RedisStore, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(pagecache, "MAX_SHARED_ENTRIES", 3)
+    entry = pagecache.Entry(0.0, "200 OK", [], b"page")
+    for n in range(5):
+        redis_store.put(f"/petitions/x?source={n}", entry)
+    assert [redis_store.get(f"/petitions/x?source={n}") is not None for n in range(5)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    redis_store.put("/petitions/x?source=0", entry)  # a kept page is still refreshed
+    assert redis_store.get("/petitions/x?source=0") == entry
