@@ -118,13 +118,20 @@ def insert_ignoring_duplicate(
     return db.session.execute(_insert_ignoring(table, unique, dialect), values).rowcount == 1
 
 
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    # Built once: each execution_options() call makes a new engine and registers a
+    # listener on it (a few percent of a signing, and never freed).
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def execute_autocommit(statement: Any, params: dict[str, Any]) -> Any:
     """Run one statement on its own autocommit connection: one round trip, no BEGIN/COMMIT.
 
     The pool does not ping connections before use (a round trip per request); a connection
     found dropped (the database restarted) is retried once on a fresh one.
     """
-    engine = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    engine = _autocommit(db.engine)
     for attempt in (1, 2):
         try:
             with engine.connect() as connection:

@@ -28,6 +28,8 @@ from campaign.petition.models import Petition
 bp = Blueprint("petition", __name__)
 security.public_forms(bp)
 pagecache.page(r"/petitions/[^/]+", params=SignForm.tag_fields)
+# Polled by every open page: kept as long as the count cache keeps a count anyway.
+pagecache.page(r"/petitions/[^/]+/count\.json", max_age_setting="COUNT_CACHE_SECONDS")
 
 
 def _sign_limit() -> str:

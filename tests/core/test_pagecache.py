@@ -150,15 +150,22 @@ def test_the_home_page_the_finder_and_the_kit_index_are_kept(app: Flask, on: Non
         assert second.headers["ETag"] == first.headers["ETag"]
 
 
-def test_the_count_json_stays_live(app: Flask, client: FlaskClient, slug: str):
-    """Not kept by the page cache: every request reaches the app (and its count cache of
-    COUNT_CACHE_SECONDS, 0 in tests)."""
-    client.get(f"/petitions/{slug}/count.json")
-    response, statements = _statements(app, lambda: client.get(f"/petitions/{slug}/count.json"))
-    assert response.status_code == 200 and response.json["signature_count"] == 0
-    assert statements != []
-    assert "Age" not in response.headers
-    assert app.extensions["pagecache"].local.entries == {}
+def test_the_count_json_is_kept_only_as_long_as_a_count_is(
+    app: Flask, client: FlaskClient, slug: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Its own max-age, COUNT_CACHE_SECONDS (the age a count may have anyway), not the
+    page's; 0 (as in the other tests) asks the app every time."""
+    monkeypatch.setitem(app.config, "COUNT_CACHE_SECONDS", 2)
+    path = f"/petitions/{slug}/count.json"
+    first = client.get(path)
+    again, statements = _statements(app, lambda: client.get(path))
+    assert statements == [] and again.json == first.json
+    assert again.headers["Cache-Control"] == "public, max-age=2, stale-while-revalidate=30"
+    assert "Age" in again.headers
+    monkeypatch.setitem(app.config, "COUNT_CACHE_SECONDS", 0)
+    live = client.get(path)
+    assert "Age" not in live.headers  # the view's own answer, not a kept one
+    assert live.headers["Cache-Control"] != again.headers["Cache-Control"]
 
 
 # --- invalidation -------------------------------------------------------------------------
@@ -313,3 +320,20 @@ def test_made_up_tags_cannot_fill_redis(
     ]
     redis_store.put("/petitions/x?source=0", entry)  # a kept page is still refreshed
     assert redis_store.get("/petitions/x?source=0") == entry
+
+
+def test_another_host_sees_an_edit_within_a_second_without_asking_redis_each_time(
+    redis_store: pagecache.RedisStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    host_a = pagecache.Store(pagecache.LocalStore(tmp_path / "a"), redis_store)
+    host_b = pagecache.Store(pagecache.LocalStore(tmp_path / "b"), redis_store)
+    entry = pagecache.Entry(0.0, "200 OK", [], b"page")
+    host_a.put("/", entry)
+    assert host_b.get("/") == entry  # read from Redis, kept near
+    asked: list[str] = []
+    real_get = redis_store.get
+    monkeypatch.setattr(redis_store, "get", lambda key: asked.append(key) or real_get(key))
+    host_a.forget()  # an edit on host A
+    assert host_b.get("/") == entry and asked == []  # within the second: this memory's page
+    host_b.fetched["/"] -= pagecache.Store.NEAR_SECONDS  # a second later
+    assert host_b.get("/") is None and asked == ["/"]  # Redis asked again: the edit shows
