@@ -617,10 +617,16 @@ class Bench:
         n = f"{len(addresses)} addresses"
         self.add("exact: addresses without a confirmation mail", missing, n, "0", missing == 0)
         # Each accepted signing gets its one answer: the link (again, for a repeat while
-        # pending) or « already signed » once confirmed. Fewer is a loss, more a double send.
+        # pending) or « already signed » once confirmed, but for the repeats past an
+        # address's allowance (MAX_EMAILS), which the outbox marks skipped. Fewer is a loss,
+        # more a double send.
         signed = load.statuses.get(303, 0)
-        name = "exact: mails received / accepted signings"
-        self.add(name, mails, signed, "equal", mails == signed)
+        skipped = self.sql(
+            "SELECT count(*) FROM outbox WHERE status = 'skipped' AND subject_key LIKE %s",
+            "%bench-exact-%",
+        )
+        name = f"exact: mails + {skipped} past allowance / accepted signings"
+        self.add(name, mails + skipped, signed, "equal", mails + skipped == signed)
         name = "exact: confirmed in DB / count.json, more by"
         self.add(name, shown, f"{done} confirmed", "equal", exact and done == k)
         settled = max(mail_done, counts_done) - ended if mail_done and counts_done else None
@@ -853,7 +859,7 @@ SELECT %(petition)s, f, l, e, e, CASE WHEN abroad THEN 'BE' ELSE 'FR' END,
     mod(i, 5) < 2, (ARRAY['qr-flyer-lyon', 'presse', 'newsletter', NULL, NULL])[1 + mod(i, 5)],
     CASE WHEN mod(i, 10) < 3 THEN (%(orgs)s::int[])[1 + mod(i, 40)] END,
     lpad(to_hex(i), 32, '0'), lpad(to_hex(i), 64, '0'), t + interval '30 days', t,
-    CASE WHEN mod(i, 20) <> 0 THEN t + (mod(i * 7919, 600) + 1) * interval '1 minute' END, 1
+    CASE WHEN mod(i, 20) <> 0 THEN t + (mod(i::bigint * 7919, 600) + 1) * interval '1 minute' END, 1
 FROM (SELECT i, now() - interval '92 days' + i * %(step)s * interval '1 second' AS t,
              mod(i, 33) = 0 AS abroad,
              (ARRAY['Camille', 'Léa', 'Chloé', 'Inès', 'Anaïs', 'Élodie', 'Maëlle', 'Hugo',

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import abort
+from flask import abort, g
 from sqlalchemy import func, select
 
 from campaign.content.models import Collective
@@ -15,8 +15,15 @@ DEMO_FILE = DATA_DIR / "les-400000.toml"
 
 
 def current_collective() -> Collective | None:
-    """The deployment's collective (one per site)."""
-    return db.session.execute(select(Collective).order_by(Collective.id).limit(1)).scalar()
+    """The deployment's collective (one per site), looked up once per request or job: a
+    page or a mail asks for it several times (its brand, its name, its links)."""
+    cached = g.get("_collective")
+    if cached is not None and cached in db.session:  # still this session's, not deleted
+        return cached
+    collective = db.session.execute(select(Collective).order_by(Collective.id).limit(1)).scalar()
+    if collective is not None:
+        g._collective = collective
+    return collective
 
 
 def collective_or_404() -> Collective:

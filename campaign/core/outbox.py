@@ -333,13 +333,13 @@ def deliver(
             attempts=OutboxMessage.attempts + 1,
             lease_until=now + LEASE,
         )
+        .returning(OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).first()
     db.session.commit()
-    if claimed != 1:
+    if claimed is None:
         return None
-    row = db.session.get_one(OutboxMessage, message_id)
-    kind, payload, attempts = row.kind, dict(row.payload), row.attempts
+    kind, payload, attempts = claimed.kind, dict(claimed.payload), claimed.attempts
     mail: MailPayload | None = None
     try:
         build = _handlers.get(kind)
@@ -355,12 +355,19 @@ def deliver(
             "Mail %s (%s) not sent, try %s: %s", message_id, kind, attempts, _kind_of_failure(exc)
         )
         return _failed_attempt(message_id, attempts, mail, exc, now)
-    row.status = OutboxStatus.SENT if mail else OutboxStatus.SKIPPED
-    row.sent_at, row.lease_until, row.last_error = now, None, None
+    status = OutboxStatus.SENT if mail else OutboxStatus.SKIPPED
+    done: dict[str, Any] = {"status": status, "sent_at": now, "lease_until": None}
+    done["last_error"] = None
     if mail:
-        row.recipient, row.subject = mail["to"][:320], mail["subject"][:300]
+        done.update(recipient=mail["to"][:320], subject=mail["subject"][:300])
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(done)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    return row.status
+    return status
 
 
 def _kind_of_failure(exc: Exception) -> str:

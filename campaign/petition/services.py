@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from campaign.core import outbox, pagecache
 from campaign.core.db import delete_by_token, utcnow
@@ -247,15 +248,16 @@ def notice(
     """
     now = now or utcnow()
     signature = db.session.execute(
-        select(Signature).where(
-            Signature.petition_id == petition_id, Signature.email_canonical == email_canonical
-        )
+        select(Signature)
+        .options(joinedload(Signature.petition))  # one query: the mail needs both
+        .where(Signature.petition_id == petition_id, Signature.email_canonical == email_canonical)
     ).scalar_one_or_none()
     if signature is None or not signature.petition.is_open(now):
         return Notice.NONE, None
     if not _claim_email(signature.id, now):
         return Notice.NONE, None
-    db.session.refresh(signature)
+    # Only what the claim changed: a whole refresh would reload the petition too.
+    db.session.refresh(signature, ["emails_sent", "token_expires_at"])
     petition = signature.petition
     links = {
         "signature": signature,

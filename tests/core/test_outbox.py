@@ -31,6 +31,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select, text
 
 from campaign.core import health, outbox, relay
+from campaign.core import mail as mail_module
 from campaign.core.db import utcnow
 from campaign.core.mail import deliver_outbox, hand_over_due, queue_mail
 from campaign.core.outbox import (
@@ -56,6 +57,7 @@ class _Sink:
 
     def __init__(self) -> None:
         self.messages: list = []
+        self.peers: list = []  # the client's address per message: one per SMTP connection
         self.refuse: set[str] = set()
         self.port = 0
 
@@ -66,6 +68,7 @@ class _Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.peers.append(session.peer)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"
 
@@ -967,3 +970,28 @@ def test_the_relay_loop_delivers_a_mail_recorded_while_it_runs(
     assert [m.recipients for m in outbox] == [["jeanne@example.org"]]
     assert elapsed < 10
     assert _only_row(app).status is OutboxStatus.SENT
+
+
+# --- 11. one SMTP connection per worker thread ---------------------------------------------
+
+
+def _payload(n: int) -> dict[str, str]:
+    return {"to": f"p{n}@example.org", "subject": f"Sujet {n}", "text": "t", "html": "<p>h</p>"}
+
+
+def test_a_worker_thread_sends_mail_after_mail_on_one_connection(app: Flask, smtp: _Sink):
+    with app.app_context():
+        for n in range(3):
+            mail_module.send_now(_payload(n))
+    assert len(smtp.messages) == 3
+    assert len(set(smtp.peers)) == 1
+
+
+def test_a_connection_that_dropped_is_opened_again_for_the_same_mail(app: Flask, smtp: _Sink):
+    with app.app_context():
+        mail_module.send_now(_payload(1))
+        # The held connection dies (a server closing idle clients, a network cut).
+        mail_module._smtp.held[1].host.sock.shutdown(socket.SHUT_RDWR)
+        mail_module.send_now(_payload(2))
+    assert [m["To"] for m in smtp.messages] == ["p1@example.org", "p2@example.org"]
+    assert len(set(smtp.peers)) == 2  # a second connection, for the second mail
