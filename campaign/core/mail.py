@@ -91,9 +91,10 @@ def send_now(payload: MailPayload) -> None:
 
 # No retries of its own: a job that fails or is lost leaves its row due again (outbox.py).
 @huey.task()
-def deliver_outbox(message_id: int) -> None:
+def deliver_outbox(*message_ids: int) -> None:
     with app_context():
-        outbox.deliver(message_id, send_now)
+        for message_id in message_ids:
+            outbox.deliver(message_id, send_now)
 
 
 def hand_over_due() -> int:

@@ -25,10 +25,11 @@ from campaign.config import instance_path
 def _make_huey() -> Huey:
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
-        return RedisHuey("campaign", url=redis_url)
+        # No task returns a result to wait for: storing them was two more Redis calls a job.
+        return RedisHuey("campaign", url=redis_url, results=False)
     path = Path(os.environ.get("QUEUE_DB_PATH") or instance_path() / "queue.sqlite3")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("campaign", filename=str(path))
+    return SqliteHuey("campaign", filename=str(path), results=False)
 
 
 huey = _make_huey()

@@ -995,3 +995,22 @@ def test_a_connection_that_dropped_is_opened_again_for_the_same_mail(app: Flask,
         mail_module.send_now(_payload(2))
     assert [m["To"] for m in smtp.messages] == ["p1@example.org", "p2@example.org"]
     assert len(set(smtp.peers)) == 2  # a second connection, for the second mail
+
+
+def test_the_relay_hands_rows_over_a_few_to_a_job_and_each_is_sent_once(
+    app: Flask,
+    client: FlaskClient,
+    smtp: _Sink,
+    durable_queue: None,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(outbox, "HAND_OVER_BATCH", 2)
+    slug = _petition(app)
+    for n in range(5):
+        _sign(client, slug, f"p{n}@example.org")
+    with app.app_context():
+        assert hand_over_due() == 5
+    assert huey.pending_count() == 3  # 2 + 2 + 1
+    assert _run_jobs(app) == 3
+    assert sorted(m["To"] for m in smtp.messages) == [f"p{n}@example.org" for n in range(5)]
+    assert {r.status for r in _rows(app)} == {OutboxStatus.SENT}
