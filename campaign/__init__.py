@@ -51,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_locale)
     limiter.init_app(app)
 
-    from campaign.core import errors, pagecache, probes, security, templating
+    from campaign.core import errors, pagecache, probes, requestlog, security, templating
     from campaign.core import mail as mail_queue
 
     mail_queue.init_app(app)
@@ -94,7 +94,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = KitFastPath(  # type: ignore[method-assign]
         app.wsgi_app, app.config["PAGE_CACHE_SECONDS"]
     )
-    pagecache.init_app(app)  # outermost: a cached page costs no more than this
+    pagecache.init_app(app)  # a cached page costs no more than this…
+    requestlog.init_app(app)  # …and is logged all the same
     cli.init_app(app)
     if app.config["CAMPAIGN_ENV"] == "development":
         from campaign.core.devmail import bp as devmail_bp

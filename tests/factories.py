@@ -83,6 +83,21 @@ def confirmation_link(message: Message) -> str:
     return match.group(0)
 
 
+def comparable(response) -> tuple:  # type: ignore[no-untyped-def]
+    """All a client sees of an answer: status, headers and body, but the request's own
+    random id (X-Request-ID), which says nothing of what was sent."""
+    headers = sorted((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
+    return response.status_code, headers, response.get_data()
+
+
+def layer(app: Flask, kind: type) -> object:
+    """The WSGI layer of class `kind` in front of the Flask app."""
+    current = app.wsgi_app
+    while not isinstance(current, kind):
+        current = current.wsgi_app  # type: ignore[attr-defined]
+    return current
+
+
 def path_of(url: str) -> str:
     return urlsplit(url).path
 

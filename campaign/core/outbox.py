@@ -45,6 +45,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from campaign.core import requestlog
 from campaign.core.db import (
     UTCDateTime,
     execute_autocommit,
@@ -52,6 +53,7 @@ from campaign.core.db import (
     str_enum,
     utcnow,
 )
+from campaign.core.requestlog import current_request_id
 from campaign.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The request that asked for the mail: its id is on the job's log lines too.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 Handler = Callable[[dict[str, Any], datetime], MailPayload | None]
@@ -123,7 +127,9 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def record(kind: str, payload: dict[str, Any], subject_key: str | None = None) -> OutboxMessage:
     """Add a mail to send to the caller's transaction (the caller commits)."""
-    row = OutboxMessage(kind=kind, payload=payload, subject_key=subject_key)
+    row = OutboxMessage(
+        kind=kind, payload=payload, subject_key=subject_key, request_id=current_request_id()
+    )
     if kind == "mail":
         row.recipient, row.subject = payload["to"][:320], payload["subject"][:300]
     db.session.add(row)
@@ -141,6 +147,7 @@ def row_values(kind: str, payload: dict[str, Any], subject_key: str, now: dateti
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "request_id": current_request_id(),
     }
 
 
@@ -340,13 +347,30 @@ def deliver(
             attempts=OutboxMessage.attempts + 1,
             lease_until=now + LEASE,
         )
-        .returning(OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.attempts)
+        .returning(
+            OutboxMessage.kind,
+            OutboxMessage.payload,
+            OutboxMessage.attempts,
+            OutboxMessage.request_id,
+        )
         .execution_options(synchronize_session=False)
     ).first()
     db.session.commit()
     if claimed is None:
         return None
     kind, payload, attempts = claimed.kind, dict(claimed.payload), claimed.attempts
+    with requestlog.acting_for(claimed.request_id):
+        return _send_claimed(message_id, kind, payload, attempts, send, now)
+
+
+def _send_claimed(
+    message_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    attempts: int,
+    send: Callable[[MailPayload], None],
+    now: datetime,
+) -> OutboxStatus:
     mail: MailPayload | None = None
     try:
         build = _handlers.get(kind)

@@ -47,7 +47,14 @@ from campaign.core.queue import huey
 from campaign.extensions import db
 from campaign.petition import services
 from campaign.petition.models import PetitionStatus, Signature
-from tests.factories import CONFIRM_LINK, SIGN_FORM, make_petition, outbox_rows, run_worker
+from tests.factories import (
+    CONFIRM_LINK,
+    SIGN_FORM,
+    comparable,
+    make_petition,
+    outbox_rows,
+    run_worker,
+)
 
 # --- a real SMTP server, a clock, and forms posted as a browser would ---------------------
 
@@ -596,9 +603,7 @@ def test_a_mail_recorded_in_a_rolled_back_transaction_leaves_no_row_and_no_mail(
 # --- 7. resending ------------------------------------------------------------------------------
 
 
-def _answer(response) -> tuple:  # type: ignore[no-untyped-def]
-    """All a client sees of an answer: status, headers and body."""
-    return response.status_code, sorted(response.headers.items()), response.get_data()
+_answer = comparable
 
 
 def test_a_resend_records_a_row_and_the_worker_sends_the_same_link(

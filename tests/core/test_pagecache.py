@@ -24,7 +24,7 @@ from campaign.extensions import db
 from campaign.petition import services
 from tests.console.helpers import sign_in
 from tests.console.test_collective_console import IDENTITY, identity_fields, post
-from tests.factories import make_collective, make_day, make_petition, make_rally
+from tests.factories import layer, make_collective, make_day, make_petition, make_rally
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -267,7 +267,7 @@ def redis_store() -> Iterator[pagecache.RedisStore]:
 
 def _worker(app: Flask, store: pagecache.Store) -> Client:
     """Another worker process: its own PageCache in front of the same Flask app."""
-    inner = app.wsgi_app.wsgi_app  # type: ignore[attr-defined]
+    inner = layer(app, pagecache.PageCache).wsgi_app  # type: ignore[attr-defined]
     return Client(pagecache.PageCache(inner, app, store), app.response_class)
 
 

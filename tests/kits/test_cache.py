@@ -36,7 +36,7 @@ from campaign.petition.models import Petition, PetitionStatus
 from campaign.rallies import services as rally_services
 from campaign.rallies.models import Rally, RallyStatus, today
 from tests.conftest import PUBLIC_URL
-from tests.factories import make_collective, make_day, make_member, make_petition, make_rally
+from tests.factories import layer, make_collective, make_day, make_member, make_petition, make_rally
 from tests.rallies.test_manage import sign_in_member
 
 MM = 72 / 25.4
@@ -657,8 +657,7 @@ def test_the_fast_path_serves_the_same_file_without_the_app_then_asks_again(app,
         db.session.commit()
     calls = []
     # The app's own fast path (switched off in tests: 0 s), inside the page cache.
-    own = app.wsgi_app.wsgi_app
-    assert isinstance(own, KitFastPath)
+    own = layer(app, KitFastPath)
     behind = own.app
 
     def counting_app(environ, start_response):

@@ -22,7 +22,7 @@ from campaign.petition.consent import consent_text
 from campaign.petition.models import Petition, PetitionStatus, Signature
 from tests.conftest import PUBLIC_URL
 from tests.console.helpers import sign_in
-from tests.factories import FORM_STAMP, confirmation_link, make_petition, path_of
+from tests.factories import FORM_STAMP, comparable, confirmation_link, make_petition, path_of
 
 VALID = {
     "started": FORM_STAMP,
@@ -120,10 +120,6 @@ def shown_count(response: TestResponse) -> str:
     match = re.search(r"<strong data-count>([^<]*)</strong>", response.get_data(as_text=True))
     assert match, "no count on the page"
     return match.group(1)
-
-
-def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], bytes]:
-    return response.status_code, sorted(response.headers.items()), response.get_data()
 
 
 # --- the petition page -----------------------------------------------------------------

@@ -23,6 +23,7 @@ from tests.conftest import PUBLIC_URL
 from tests.factories import (
     FORM_STAMP,
     RSVP_FORM,
+    comparable,
     make_day,
     make_rally,
     outbox_rows,
@@ -83,10 +84,6 @@ def field_error(response: TestResponse, field: str) -> str | None:
     """The error paragraph rendered next to a field, or None."""
     match = re.search(rf'<p class="error" id="{field}-error">(.*?)</p>', response.text, re.S)
     return html.unescape(match.group(1)) if match else None
-
-
-def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], bytes]:
-    return response.status_code, sorted(response.headers.items()), response.get_data()
 
 
 def come(app: Flask, rally_id: int, outbox: list, **fields: str) -> str:
