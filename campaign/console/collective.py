@@ -28,7 +28,7 @@ from campaign.console.models import Role
 from campaign.content import editing
 from campaign.content.models import Collective, Demand, KeyFigure
 from campaign.content.services import current_collective
-from campaign.core import colour, pagecache
+from campaign.core import colour
 from campaign.core.forms import (
     PublicForm,
     email_address,
@@ -264,7 +264,6 @@ def collective_identity() -> Response | tuple[str, int]:
         auth.audit("collective.edit", what=", ".join(saved.changed))
     db.session.commit()
     editing.delete_logo(saved.stale_logo)
-    pagecache.forget()
     flash("Identité du collectif enregistrée." if saved.changed else "Rien n’a changé.", "success")
     return redirect(url_for("console.collective_identity"), code=303)
 
@@ -328,7 +327,6 @@ def demands() -> Response | tuple[str, int]:
     demand = editing.add_demand(collective, form.title.data, form.text.data)
     auth.audit("demand.add", what=f"revendication {demand.id} « {demand.title} »")
     db.session.commit()
-    pagecache.forget()
     flash("Revendication ajoutée.", "success")
     return redirect(url_for("console.demands"), code=303)
 
@@ -374,7 +372,6 @@ def demand_edit(demand_id: int) -> Response | tuple[str, int]:
         return _demand_page(*_demand_or_404(demand_id), form, 422)
     auth.audit("demand.edit", what=f"revendication {demand.id} « {demand.title} »")
     db.session.commit()
-    pagecache.forget()
     petition_services.forget_cached()
     versions = ", ".join(f"« {p.title} » (version {p.version})" for p in corrected)
     flash(
@@ -403,7 +400,6 @@ def _move_demand(demand_id: int, step: int) -> Response:
     if editing.move_demand(collective, demand, step):
         auth.audit("demand.move", what=f"revendication {demand.id} en position {demand.position}")
         db.session.commit()
-        pagecache.forget()
     return redirect(url_for("console.demands", _anchor=f"revendication-{demand.id}"), code=303)
 
 
@@ -425,7 +421,6 @@ def demand_remove(demand_id: int) -> Response:
         return redirect(url_for("console.demands"), code=303)
     auth.audit("demand.remove", what=f"revendication {demand_id} « {title} »")
     db.session.commit()
-    pagecache.forget()
     also = (
         f", et de {len(petitions)} pétition{'s' if len(petitions) > 1 else ''}" if petitions else ""
     )
@@ -457,7 +452,6 @@ def figures() -> Response | tuple[str, int]:
     figure = editing.add_figure(collective, *_figure_values(form))
     auth.audit("figure.add", what=f"chiffre {figure.id} « {figure.value} {figure.label} »")
     db.session.commit()
-    pagecache.forget()
     flash("Chiffre ajouté.", "success")
     return redirect(url_for("console.figures"), code=303)
 
@@ -482,7 +476,6 @@ def figure_edit(figure_id: int) -> Response | tuple[str, int]:
     editing.update_figure(figure, *_figure_values(form))
     auth.audit("figure.edit", what=f"chiffre {figure.id} « {figure.value} {figure.label} »")
     db.session.commit()
-    pagecache.forget()
     flash("Chiffre enregistré.", "success")
     return redirect(url_for("console.figures"), code=303)
 
@@ -504,7 +497,6 @@ def _move_figure(figure_id: int, step: int) -> Response:
     if editing.move_figure(collective, figure, step):
         auth.audit("figure.move", what=f"chiffre {figure.id} en position {figure.position}")
         db.session.commit()
-        pagecache.forget()
     return redirect(url_for("console.figures", _anchor=f"chiffre-{figure.id}"), code=303)
 
 
@@ -516,6 +508,5 @@ def figure_remove(figure_id: int) -> Response:
     editing.remove_figure(collective, figure)
     auth.audit("figure.remove", what=what)
     db.session.commit()
-    pagecache.forget()
     flash("Chiffre supprimé.", "success")
     return redirect(url_for("console.figures"), code=303)

@@ -447,14 +447,14 @@ def status_counts() -> dict[OutboxStatus, int]:
     return counts
 
 
+# A mail in one of these states is still to send.
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.QUEUED, OutboxStatus.SENDING)
+
+
 def oldest_waiting(now: datetime | None = None) -> datetime | None:
     """When the oldest mail still to send was asked for: a late one means a stuck worker."""
     return db.session.execute(
-        select(func.min(OutboxMessage.created_at)).where(
-            OutboxMessage.status.in_(
-                [OutboxStatus.PENDING, OutboxStatus.QUEUED, OutboxStatus.SENDING]
-            )
-        )
+        select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNSENT))
     ).scalar_one()
 
 

@@ -174,9 +174,9 @@ class RedisStore:
         return Entry.loads(data) if data else None  # type: ignore[arg-type]
 
     def put(self, key: str, entry: Entry) -> None:
-        if self.client.hlen(self.name) >= MAX_SHARED_ENTRIES and not self.client.hexists(
-            self.name, key
-        ):
+        with self.client.pipeline(transaction=False) as pipe:
+            size, kept = pipe.hlen(self.name).hexists(self.name, key).execute()
+        if size >= MAX_SHARED_ENTRIES and not kept:
             return
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(self.name, key, entry.dumps())

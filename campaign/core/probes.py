@@ -25,8 +25,6 @@ from campaign.extensions import db
 
 bp = Blueprint("probes", __name__)
 
-_UNSENT = (outbox.OutboxStatus.PENDING, outbox.OutboxStatus.QUEUED, outbox.OutboxStatus.SENDING)
-
 
 def _answer(payload: dict[str, Any], status: int) -> Response:
     response = jsonify(payload)
@@ -86,7 +84,7 @@ def _outbox() -> dict[str, Any]:
     counts = outbox.status_counts()
     oldest = outbox.oldest_waiting()
     return {
-        "backlog": sum(counts[s] for s in _UNSENT),
+        "backlog": sum(counts[s] for s in outbox.UNSENT),
         "failed": counts[outbox.OutboxStatus.FAILED],
         "oldest_unsent_seconds": (
             round((utcnow() - oldest).total_seconds()) if oldest is not None else None

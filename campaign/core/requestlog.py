@@ -90,19 +90,13 @@ class RequestLog:
         try:
             return self.wsgi_app(environ, start)
         finally:
-            access_log.info(
-                "%s %s %s %.1f ms",
-                environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"),
-                status[0],
-                (time.perf_counter() - started) * 1000,
-                extra={
-                    "method": environ.get("REQUEST_METHOD"),
-                    "path": environ.get("PATH_INFO"),
-                    "status": status[0],
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
+            line = {
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "status": status[0],
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            access_log.info("%(method)s %(path)s %(status)s %(ms)s ms", line, extra=line)
             request_id.reset(token)
 
 

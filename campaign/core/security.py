@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -105,12 +105,20 @@ def no_store(bp: Blueprint) -> None:
 
 class SessionWhenSent(SecureCookieSessionInterface):
     """Most requests carry no session cookie (every public page): give them an empty
-    session without building the signing serializer, a few percent of such a request."""
+    session without building the signing serializer (a few percent of such a request),
+    and, if it stays empty, answer with no cookie and no `Vary: Cookie` although a
+    template read it (the flashed messages): the page is then the same for everyone and
+    a shared cache may keep it."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if app.config["SESSION_COOKIE_NAME"] not in request.cookies and app.secret_key:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return  # nothing was sent, nothing to keep
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:

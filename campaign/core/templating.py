@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, get_flashed_messages, request
+from flask import Flask
 from flask_babel import format_date, format_decimal, format_percent, get_locale
 
 from campaign.core import markdown
@@ -43,14 +43,6 @@ def progress(count: int, target: int) -> float:
     return min(count / target, 1.0) if target > 0 else 0.0
 
 
-def flashed_messages() -> list[tuple[str, str]]:
-    """The session's messages, without opening the session of a visitor who has none: a
-    page that reads the session varies by cookie, and no shared cache could keep it."""
-    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
-        return []
-    return get_flashed_messages(with_categories=True)
-
-
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["thousands"] = thousands
     app.jinja_env.filters["fr"] = french_spacing
@@ -61,6 +53,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = markdown.render
     app.jinja_env.filters["markdown_text"] = markdown.plain
     app.jinja_env.globals["progress"] = progress
-    app.jinja_env.globals["flashed_messages"] = flashed_messages
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["public_url_for"] = public_url_for

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from campaign.core import outbox, pagecache
+from campaign.core import outbox
 from campaign.core.db import delete_by_token, utcnow
 from campaign.core.emails import canonical_email
 from campaign.core.geo import departement_for_postcode
@@ -154,10 +154,10 @@ def petition_ref(slug: str) -> PetitionRef | None:
 
 
 def forget_cached(slug: str | None = None) -> None:
-    """After a petition's status, dates, text or version changed: this process shows and
-    applies the change at once (other workers within PAGE_CACHE_SECONDS)."""
+    """After a petition's status, dates, text or version changed: this process applies
+    the change at once (other workers within PAGE_CACHE_SECONDS). The pages showing it
+    are emptied by the console's edit itself (core/pagecache.forget_after_edits)."""
     _refs.forget(slug)
-    pagecache.forget()  # its keys carry the URL's tags too: drop them all, they are cheap
 
 
 def sign(
