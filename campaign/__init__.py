@@ -51,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_locale)
     limiter.init_app(app)
 
-    from campaign.core import errors, pagecache, probes, requestlog, security, templating
+    from campaign.core import errors, metrics, pagecache, probes, requestlog, security, templating
     from campaign.core import mail as mail_queue
 
     mail_queue.init_app(app)
@@ -91,6 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(opendata.bp)
     app.register_blueprint(probes.bp)
+    metrics.init_app(app)
     app.wsgi_app = KitFastPath(  # type: ignore[method-assign]
         app.wsgi_app, app.config["PAGE_CACHE_SECONDS"]
     )

@@ -105,6 +105,8 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         "MAIL_OUTBOX_DIR": str(instance / "mail"),
         # "json": one JSON object per log line (for a log collector); else plain text.
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        # /metrics answers a direct loopback peer, or anyone sending this bearer token.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         # Trusted reverse proxies in front of the app (X-Forwarded-For hops to believe).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),

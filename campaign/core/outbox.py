@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypedDict
 
+from prometheus_client.core import Metric
 from sqlalchemy import (
     JSON,
     Index,
@@ -45,7 +46,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from campaign.core import requestlog
+from campaign.core import metrics, requestlog
 from campaign.core.db import (
     UTCDateTime,
     execute_autocommit,
@@ -398,6 +399,7 @@ def _send_claimed(
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    metrics.MAILS.labels(status.value).inc()
     return status
 
 
@@ -432,6 +434,7 @@ def _failed_attempt(
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    metrics.MAILS.labels("failed" if final else "retried").inc()
     return status
 
 
@@ -456,6 +459,22 @@ def oldest_waiting(now: datetime | None = None) -> datetime | None:
     return db.session.execute(
         select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(UNSENT))
     ).scalar_one()
+
+
+@metrics.reading
+def _figures() -> Iterable[Metric]:
+    counts = status_counts()
+    messages = metrics.gauge("campaign_outbox_messages", "Outbox rows by status", ["status"])
+    for status, n in counts.items():
+        messages.add_metric([status.value], n)
+    backlog = metrics.gauge("campaign_outbox_backlog", "Mails still to send")
+    backlog.add_metric([], sum(counts[s] for s in UNSENT))
+    age = metrics.gauge(
+        "campaign_outbox_oldest_unsent_seconds", "Age of the oldest mail still to send (0: none)"
+    )
+    oldest = oldest_waiting()
+    age.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0)
+    return [messages, backlog, age]
 
 
 def failed(limit: int = 200) -> list[OutboxMessage]:

@@ -31,8 +31,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import redis
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
 
-from campaign.core import health
+from campaign.core import health, metrics
 from campaign.core.templating import PARIS, clock
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,20 @@ class PageCache:
         self.wsgi_app = wsgi_app
         self.config = app.config
         self.store = store
+        self.url_map = app.url_map
+        self.routes: dict[_Page, str] = {}
+
+    def route(self, declared: _Page, path: str) -> str:
+        """The URL rule of a declared page, for the metrics: found once per process."""
+        known = self.routes.get(declared)
+        if known is None:
+            try:
+                rule, _ = self.url_map.bind("localhost").match(path, return_rule=True)
+                known = rule.rule
+            except HTTPException:
+                known = declared.pattern.pattern
+            self.routes[declared] = known
+        return known
 
     def key(self, environ: dict[str, Any]) -> tuple[str, int] | None:
         """The page's key in the store and its max-age; None when it is not kept."""
@@ -277,6 +292,7 @@ class PageCache:
         path = environ.get("PATH_INFO", "")
         for declared in _pages:
             if declared.pattern.fullmatch(path):
+                environ[metrics.ROUTE_KEY] = self.route(declared, path)
                 seconds = self.config[declared.max_age_setting]
                 if seconds <= 0:
                     return None
@@ -300,14 +316,18 @@ class PageCache:
             age < seconds
             or (age < seconds + STALE_WHILE_REVALIDATE and not self.store.claim(key, seconds))
         ):
+            metrics.PAGE_CACHE.labels("hit" if age < seconds else "stale").inc()
             return self._serve(entry, environ, start_response, age, seconds)
         status, headers, body = self._render(environ)
         if _keepable(status, headers):
+            metrics.PAGE_CACHE.labels("miss").inc()
             fresh = Entry(time.time(), status, _kept(headers), body)
             self.store.put(key, fresh)
             return self._serve(fresh, environ, start_response, 0.0, seconds)
         if status[0] == "5" and entry is not None and age < STALE_IF_ERROR:
+            metrics.PAGE_CACHE.labels("stale_on_error").inc()
             return self._serve_stale(entry, environ, start_response)
+        metrics.PAGE_CACHE.labels("miss").inc()
         start_response(status, headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 

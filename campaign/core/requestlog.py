@@ -22,12 +22,15 @@ from typing import Any
 
 from flask import Flask
 
+from campaign.core import metrics
+
 StartResponse = Callable[..., Any]
 
 ENVIRON_KEY = "campaign.request_id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("campaign.request")
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def current_request_id() -> str | None:
@@ -90,13 +93,21 @@ class RequestLog:
         try:
             return self.wsgi_app(environ, start)
         finally:
+            seconds = time.perf_counter() - started
+            method = environ.get("REQUEST_METHOD", "")
             line = {
-                "method": environ.get("REQUEST_METHOD"),
+                "method": method,
                 "path": environ.get("PATH_INFO"),
                 "status": status[0],
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round(seconds * 1000, 1),
             }
             access_log.info("%(method)s %(path)s %(status)s %(ms)s ms", line, extra=line)
+            metrics.observe(
+                environ.get(metrics.ROUTE_KEY, metrics.UNMATCHED),
+                method if method in _METHODS else "other",
+                status[0],
+                seconds,
+            )
             request_id.reset(token)
 
 

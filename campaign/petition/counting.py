@@ -10,11 +10,14 @@ with COUNT(*) and repairs any drift.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
+from prometheus_client.core import Metric
 from sqlalchemy import delete, func, select, update
 
+from campaign.core import metrics
 from campaign.core.ttlcache import TTLCache
 from campaign.extensions import db
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
@@ -52,6 +55,25 @@ def counts(petition_ids: list[int]) -> dict[int, int]:
         for pid, value in rows:
             result[pid] = _cache.set(pid, int(value), ttl)
     return result
+
+
+@metrics.reading
+def _figures() -> Iterable[Metric]:
+    """Each petition's public total as /metrics reads it: confirmed online, and on paper."""
+    total = metrics.gauge(
+        "campaign_petition_signatures", "Signatures counted per petition", ["petition", "channel"]
+    )
+    rows = db.session.execute(
+        select(
+            Petition.slug,
+            Petition.signature_count + _pending_sum(Petition.id),
+            Petition.paper_count,
+        )
+    )
+    for slug, online, paper in rows:
+        total.add_metric([slug, "online"], int(online))
+        total.add_metric([slug, "paper"], int(paper))
+    return [total]
 
 
 def count(petition: Petition) -> int:

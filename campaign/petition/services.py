@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -38,6 +39,11 @@ TOKEN_PURPOSE = "signature-confirm"  # noqa: S105 (a label mixed into the HMAC, 
 # At most this many emails about one signature (per link lifetime): enough to help a
 # person who lost the first, too few to turn the form into a way of mailing someone.
 MAX_EMAILS = 4
+
+
+# Per process (summed across a host's processes by /metrics): signing forms accepted,
+# duplicates included (they look the same on purpose), and links confirmed.
+SIGNATURES = Counter("campaign_signatures", "Signings accepted and confirmed", ["event"])
 
 
 class PetitionClosedError(Exception):
@@ -205,6 +211,7 @@ def sign(
         {"petition_id": petition.id, "email": canonical},
         _notice_key(petition.id, canonical),
     )
+    SIGNATURES.labels("accepted").inc()
 
 
 def _notice_key(petition_id: int, email_canonical: str) -> str:
@@ -328,6 +335,7 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
         return ConfirmResult(ConfirmStatus.ALREADY, signature)
     counting.record_change(signature.petition_id, +1)
     counting.forget_cached(signature.petition_id)
+    SIGNATURES.labels("confirmed").inc()
     return ConfirmResult(ConfirmStatus.CONFIRMED, signature)
 
 

@@ -105,3 +105,18 @@ def test_readyz_is_503_when_redis_is_configured_and_down(
     assert response.json["checks"]["redis"]["ok"] is False
     monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:6379/15")
     assert client.get("/readyz").json["checks"]["redis"] == {"ok": True, "configured": True}
+
+
+def test_readyz_is_503_when_the_job_queue_is_unreachable(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+):
+    from campaign.core.queue import huey
+
+    def unreachable() -> int:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(huey, "pending_count", unreachable)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["queue"] == {"ok": False, "error": "ConnectionError"}
+    assert response.json["checks"]["database"]["ok"] is True
