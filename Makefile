@@ -17,7 +17,7 @@ export FLASK_APP := wsgi.py
 run: export CAMPAIGN_ENV ?= development
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint lock install install-test chromium bench bench-smoke clean vendor gazetteer
+.PHONY: run test lint lock install install-test chromium nginx bench bench-smoke clean vendor gazetteer
 
 $(STAMP): pyproject.toml $(APP_LOCK)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
@@ -48,7 +48,7 @@ run: $(STAMP)
 
 ## Run the whole suite on SQLite, then on PostgreSQL too when DATABASE_URL points at one
 ## (all but the browser journeys there: they test the browser, not the database, and run once).
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium nginx
 	$(BIN)/pytest
 	@case "$$DATABASE_URL" in \
 	  postgres*) echo "== again on PostgreSQL, without the browser journeys: $$DATABASE_URL"; \
@@ -90,6 +90,11 @@ bench bench-smoke: $(TEST_STAMP)
 # The browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 chromium:
 	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || bash scripts/ensure-apt.sh chromium fonts-dejavu-core
+
+## nginx for the deployment's tests (tests/deploy: `nginx -t` of deploy/nginx, the topology
+## under faults); only the binary is used, the Debian service is never started.
+nginx:
+	@test -x /usr/sbin/nginx || bash scripts/ensure-apt.sh nginx-light openssl
 
 ## Refresh static/vendor/ and the communes table from the npm packages pinned in package.json.
 ## Their output is committed: neither `make run` nor production needs Node.js.

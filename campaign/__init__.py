@@ -51,13 +51,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=_locale)
     limiter.init_app(app)
 
-    from campaign.core import errors, metrics, pagecache, probes, requestlog, security, templating
+    from campaign.core import (
+        errors,
+        metrics,
+        pagecache,
+        probes,
+        requestlog,
+        security,
+        staticfiles,
+        templating,
+    )
     from campaign.core import mail as mail_queue
 
     mail_queue.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    staticfiles.init_app(app)
 
     from campaign import cli
     from campaign.console import (  # noqa: F401  (routes)

@@ -64,7 +64,12 @@ def init_app(app: Flask) -> None:
     @click.option(
         "--relay/--no-relay", default=True, help="Also hand the outbox's mails to the queue."
     )
-    def worker(workers: int, relay: bool) -> None:
+    @click.option(
+        "--periodic/--no-periodic",
+        default=True,
+        help="Also run the periodic jobs (off where timers run them: deploy/systemd).",
+    )
+    def worker(workers: int, relay: bool, periodic: bool) -> None:
         """Run the job queue (sends mail, folds counts every minute) and the outbox relay."""
         from campaign.core import relay as outbox_relay
         from campaign.core.queue import huey, set_worker_app
@@ -75,7 +80,7 @@ def init_app(app: Flask) -> None:
         set_worker_app(app_object)
         if relay:
             outbox_relay.start(app_object)
-        huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+        huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic).run()
 
     @app.cli.command("rollup-counts")
     def rollup_counts() -> None:
@@ -99,6 +104,15 @@ def init_app(app: Flask) -> None:
         rsvps = rsvp.purge_unconfirmed(age)
         db.session.commit()
         click.echo(f"Deleted {deleted} unconfirmed signatures and {rsvps} unconfirmed RSVPs.")
+
+    @app.cli.command("purge-outbox")
+    def purge_outbox_command() -> None:
+        """Delete sent mails after a week, failed ones after a month."""
+        from campaign.core import outbox
+
+        deleted = outbox.purge()
+        db.session.commit()
+        click.echo(f"Deleted {deleted} outbox rows.")
 
     @app.cli.command("reconcile-counts")
     @click.option("--dry-run", is_flag=True, help="Report differences without repairing them.")

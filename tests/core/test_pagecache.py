@@ -337,3 +337,22 @@ def test_another_host_sees_an_edit_within_a_second_without_asking_redis_each_tim
     assert host_b.get("/") == entry and asked == []  # within the second: this memory's page
     host_b.fetched["/"] -= pagecache.Store.NEAR_SECONDS  # a second later
     assert host_b.get("/") is None and asked == ["/"]  # Redis asked again: the edit shows
+
+
+def test_static_urls_carry_the_file_digest_and_are_kept_a_year(client: FlaskClient):
+    import hashlib
+    import re
+
+    from campaign.config import ROOT
+
+    page = client.get("/").text
+    match = re.search(r'href="(/static/css/site\.css\?v=([0-9a-f]+))"', page)
+    assert match, "the stylesheet's URL has no digest"
+    expected = hashlib.sha256((ROOT / "static/css/site.css").read_bytes()).hexdigest()[:10]
+    assert match.group(2) == expected
+    with client.get(match.group(1)) as fingerprinted:
+        assert fingerprinted.status_code == 200
+        assert "max-age=31536000" in fingerprinted.headers["Cache-Control"]
+    with client.get("/static/css/site.css") as plain:
+        assert plain.status_code == 200
+        assert "max-age=31536000" not in plain.headers.get("Cache-Control", "")
