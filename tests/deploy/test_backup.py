@@ -71,20 +71,20 @@ def test_a_backup_restored_into_an_empty_database_has_the_same_counts(
         live = db.session.execute(FIGURES).all()
         public = counting.counts([p.id for p in petitions])
     env = {**os.environ, "DATABASE_URL": database_url, "BACKUP_DIR": str(tmp_path)}
-    backup = subprocess.run(  # noqa: S603
+    backup = subprocess.run(
         ["bash", str(DEPLOY / "backup.sh")],
         env=env,
         capture_output=True,
         text=True,
-        check=False,  # noqa: S607
+        check=False,
     )
     assert backup.returncode == 0, backup.stderr
     [dump] = tmp_path.glob("campaign-*.dump")
     assert oct(dump.stat().st_mode & 0o777) == "0o600"  # every signer's address is in it
     assert not list(tmp_path.glob(".*partial"))
 
-    restore = subprocess.run(  # noqa: S603
-        ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],  # noqa: S607
+    restore = subprocess.run(
+        ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert restore.returncode == 0, restore.stderr
@@ -107,8 +107,8 @@ def test_a_backup_restored_into_an_empty_database_has_the_same_counts(
     assert pending == {p.slug: public[p.id] for p in petitions}
     assert public[petitions[1].id] == 130  # 10 confirmed online and 120 on paper
 
-    again = subprocess.run(  # noqa: S603
-        ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],  # noqa: S607
+    again = subprocess.run(
+        ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert again.returncode == 1

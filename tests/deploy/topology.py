@@ -63,8 +63,8 @@ def substitute(text: str, replacements: dict[str, str]) -> str:
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(  # noqa: S603
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",  # noqa: S607
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -105,7 +105,8 @@ def nginx_config(folder: Path, https_port: int, http_port: int, upstreams: list[
     main = folder / "nginx.conf"
     main.write_text(
         (f"user {user};\n" if os.getuid() == 0 else "")
-        + f"worker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'main.error.log'};\n"
+        + f"worker_processes 1;\npid {folder / 'nginx.pid'};\n"
+        + f"error_log {folder / 'main.error.log'};\n"
         "events { worker_connections 512; }\n"
         "http {\n"
         "    include /etc/nginx/mime.types;\n"
@@ -128,7 +129,7 @@ class Sink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
@@ -182,7 +183,7 @@ class Supervised:
         with self.log.open("ab") as out:
             # A session of its own: a kill reaches the whole instance (gunicorn and its
             # workers), as systemd kills a unit's control group.
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out,
                 start_new_session=True,
             )  # fmt: skip
@@ -248,7 +249,7 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def run(self, *command: str) -> None:
-        subprocess.run([*self.as_user, *command], check=True, capture_output=True)  # noqa: S603
+        subprocess.run([*self.as_user, *command], check=True, capture_output=True)
 
     def _ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
@@ -272,8 +273,8 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",  # noqa: S607
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
