@@ -17,7 +17,7 @@ export FLASK_APP := wsgi.py
 run: export CAMPAIGN_ENV ?= development
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint lock install install-test chromium nginx bench bench-smoke clean vendor gazetteer
+.PHONY: run test lint lock install install-test chromium deploy-tools bench bench-smoke clean vendor gazetteer
 
 $(STAMP): pyproject.toml $(APP_LOCK)
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || bash scripts/ensure-apt.sh python3-venv
@@ -47,12 +47,13 @@ run: $(STAMP)
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 ## Run the whole suite on SQLite, then on PostgreSQL too when DATABASE_URL points at one
-## (all but the browser journeys there: they test the browser, not the database, and run once).
-test: $(TEST_STAMP) chromium nginx
+## (all but the browser journeys and the deployment's topology there: they test the browser and
+## the processes around the app, which bring their own PostgreSQL, and run once).
+test: $(TEST_STAMP) chromium deploy-tools
 	$(BIN)/pytest
 	@case "$$DATABASE_URL" in \
 	  postgres*) echo "== again on PostgreSQL, without the browser journeys: $$DATABASE_URL"; \
-	             TEST_DATABASE_URL="$$DATABASE_URL" $(BIN)/pytest -m "not browser" ;; \
+	             TEST_DATABASE_URL="$$DATABASE_URL" $(BIN)/pytest -m "not browser and not topology" ;; \
 	  *) echo "(DATABASE_URL is not PostgreSQL: the PostgreSQL run is skipped)" ;; \
 	esac
 
@@ -91,10 +92,13 @@ bench bench-smoke: $(TEST_STAMP)
 chromium:
 	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || bash scripts/ensure-apt.sh chromium fonts-dejavu-core
 
-## nginx for the deployment's tests (tests/deploy: `nginx -t` of deploy/nginx, the topology
-## under faults); only the binary is used, the Debian service is never started.
-nginx:
-	@test -x /usr/sbin/nginx || bash scripts/ensure-apt.sh nginx-light openssl
+## What the deployment's tests run (tests/deploy: `nginx -t` of deploy/nginx, systemd-analyze,
+## the topology under faults with a PostgreSQL cluster and a Redis of its own): only the
+## binaries are used, the Debian services are never started by these tests.
+deploy-tools:
+	@test -x /usr/sbin/nginx && command -v openssl redis-server systemd-analyze >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || bash scripts/ensure-apt.sh nginx-light openssl postgresql redis-server systemd
 
 ## Refresh static/vendor/ and the communes table from the npm packages pinned in package.json.
 ## Their output is committed: neither `make run` nor production needs Node.js.

@@ -103,6 +103,9 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         ),
         "MAIL_SUPPRESS_SEND": not mail_server,
         "MAIL_OUTBOX_DIR": str(instance / "mail"),
+        # After a failed send the mail is tried again this many seconds later, then twice
+        # as late at each failure (8 tries: about two hours in all at the default).
+        "MAIL_RETRY_SECONDS": _int("MAIL_RETRY_SECONDS", 60),
         # "json": one JSON object per log line (for a log collector); else plain text.
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         # /metrics answers a direct loopback peer, or anyone sending this bearer token.

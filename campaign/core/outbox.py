@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypedDict
 
+from flask import current_app
 from prometheus_client.core import Metric
 from sqlalchemy import (
     JSON,
@@ -62,7 +63,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "campaign_outbox"  # PostgreSQL NOTIFY channel the relay listens on
 # 8 tries, waiting 1, 2, 4 … 64 minutes: about two hours of SMTP outage absorbed.
 MAX_ATTEMPTS = 8
-FIRST_RETRY = timedelta(minutes=1)
+FIRST_RETRY = timedelta(minutes=1)  # MAIL_RETRY_SECONDS's default
 # A handed-over row not sent within this time is handed over again (its job was lost).
 LEASE = timedelta(seconds=90)
 _NEW_ROWS = "campaign_outbox_rows"
@@ -414,6 +415,11 @@ def _kind_of_failure(exc: Exception) -> str:
     return f"{name} ({code}), details on the row" if code else f"{name}, details on the row"
 
 
+def first_retry() -> timedelta:
+    """The wait after a first failed send; it doubles at each further failure."""
+    return timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"])
+
+
 def _failed_attempt(
     message_id: int, attempts: int, mail: MailPayload | None, exc: Exception, now: datetime
 ) -> OutboxStatus:
@@ -422,7 +428,7 @@ def _failed_attempt(
     values: dict[str, Any] = {
         "status": status,
         "lease_until": None,
-        "next_attempt_at": now + FIRST_RETRY * 2 ** (attempts - 1),
+        "next_attempt_at": now + first_retry() * 2 ** (attempts - 1),
         "last_error": f"{type(exc).__name__}: {exc}"[:2000],
     }
     if mail:

@@ -54,12 +54,20 @@ def test_a_backup_restored_into_an_empty_database_has_the_same_counts(
         for n in range(30):
             petition = petitions[n % 2]
             signature = Signature(
-                petition=petition, first_name="Nom", last_name=f"N{n}",
-                email=f"s{n}@example.org", email_canonical=f"s{n}@example.org",
-                country="FR", postcode="29200", consent_version="v1", source="direct",
-                token_nonce=f"nonce{n}", token_hash=f"hash{n}",
-                token_expires_at=services.utcnow(), petition_version=1,
-            )  # fmt: skip
+                petition=petition,
+                first_name="Nom",
+                last_name=f"N{n}",
+                email=f"s{n}@example.org",
+                email_canonical=f"s{n}@example.org",
+                country="FR",
+                postcode="29200",
+                consent_version="v1",
+                source="direct",
+                token_nonce=f"nonce{n}",
+                token_hash=f"hash{n}",
+                token_expires_at=services.utcnow(),
+                petition_version=1,
+            )
             db.session.add(signature)
             if n % 3:
                 signature.confirmed_at = services.utcnow()
@@ -85,8 +93,10 @@ def test_a_backup_restored_into_an_empty_database_has_the_same_counts(
 
     restore = subprocess.run(
         ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert restore.returncode == 0, restore.stderr
     assert "petition sauvegarde-a 15 10" in restore.stdout
     assert "petition sauvegarde-b 15 10" in restore.stdout
@@ -109,7 +119,9 @@ def test_a_backup_restored_into_an_empty_database_has_the_same_counts(
 
     again = subprocess.run(
         ["bash", str(DEPLOY / "restore.sh"), str(dump), empty_database],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert again.returncode == 1
     assert "not empty" in again.stderr

@@ -6,8 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.deploy.topology import BIN, DEPLOY, NGINX, ROOT, nginx_config
 
 UNITS = sorted(
@@ -16,12 +14,14 @@ UNITS = sorted(
 
 
 def test_nginx_accepts_the_site(tmp_path: Path):
-    assert NGINX.exists(), "nginx is missing: `make nginx` installs it"
+    assert NGINX.exists(), "nginx is missing: `make deploy-tools` installs it"
     main = nginx_config(tmp_path, https_port=8443, http_port=8080, upstreams=[8001, 8002])
     done = subprocess.run(
-        [str(NGINX), "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True, text=True,
+        [str(NGINX), "-t", "-p", str(tmp_path), "-c", str(main)],
+        capture_output=True,
+        text=True,
         check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert "syntax is ok" in done.stderr and "test is successful" in done.stderr
 
@@ -39,16 +39,19 @@ def test_the_site_keeps_its_promises():
     assert "client_max_body_size" in site and "proxy_read_timeout" in site
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_units(tmp_path: Path):
+    assert shutil.which("systemd-analyze"), "systemd-analyze is missing: `make deploy-tools`"
     folder = tmp_path / "system"
     shutil.copytree(DEPLOY / "systemd", folder)
     instances = [u.replace("@.", "@1.") for u in UNITS]
     done = subprocess.run(
         ["systemd-analyze", "verify", *instances],
-        cwd=folder, env={"SYSTEMD_UNIT_PATH": f"{folder}:", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=folder,
+        env={"SYSTEMD_UNIT_PATH": f"{folder}:", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     # The only complaint allowed: the programs are not installed at /srv/campaign here.
     problems = [
         line
@@ -61,8 +64,13 @@ def test_systemd_accepts_the_units(tmp_path: Path):
 
 def test_every_unit_restarts_and_is_hardened():
     common = (DEPLOY / "systemd" / "campaign-.service.d" / "common.conf").read_text()
-    for option in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                   "EnvironmentFile=/etc/campaign/campaign.env", "User=campaign"):  # fmt: skip
+    for option in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "EnvironmentFile=/etc/campaign/campaign.env",
+        "User=campaign",
+    ):
         assert option in common
     for unit in ("campaign-web@.service", "campaign-worker@.service"):
         text = (DEPLOY / "systemd" / unit).read_text()
@@ -72,7 +80,10 @@ def test_every_unit_restarts_and_is_hardened():
 def test_gunicorn_accepts_its_config():
     done = subprocess.run(
         [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "--check-config", "wsgi:app"],
-        cwd=ROOT, env={"CAMPAIGN_ENV": "development", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env={"CAMPAIGN_ENV": "development", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]

@@ -17,12 +17,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 BIN = ROOT / ".venv" / "bin"
 NGINX = Path("/usr/sbin/nginx")
+
+
+def run(command: list[str], **options: Any) -> None:
+    """subprocess.run that, on failure, says what the command printed."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **options)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{shlex.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
 
 
 def free_port() -> int:
@@ -64,10 +74,25 @@ def substitute(text: str, replacements: dict[str, str]) -> str:
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -125,13 +150,13 @@ class Sink:
     """A real SMTP server in this process, that can be taken down and brought back."""
 
     port: int
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content))
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
         return "250 OK"
 
     def up(self) -> None:
@@ -143,7 +168,7 @@ class Sink:
             self.controller.stop()
             self.controller = None
 
-    def received(self) -> list[Message]:
+    def received(self) -> list[EmailMessage]:
         with self.lock:
             return list(self.messages)
 
@@ -184,9 +209,13 @@ class Supervised:
             # A session of its own: a kill reaches the whole instance (gunicorn and its
             # workers), as systemd kills a unit's control group.
             self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdout=out, stderr=out,
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=out,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         self.starts += 1
 
     def _watch(self) -> None:
@@ -233,34 +262,56 @@ class Postgres:
     """A cluster in `folder`, on its own port. As root, run as the postgres user (initdb
     refuses root)."""
 
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.data = folder / "data"
+    def __init__(self, port: int) -> None:
+        # Not under pytest's temporary folder: as root that one is closed to other users.
+        self.folder, self.port = Path(tempfile.mkdtemp(prefix="campaign-pg-")), port
+        self.data = self.folder / "data"
         self.as_user: list[str] = []
         if os.getuid() == 0:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.chown(folder, "postgres", "postgres")
+            shutil.chown(self.folder, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.run(postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
-                 "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        self.run(
+            postgres_bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def run(self, *command: str) -> None:
-        subprocess.run([*self.as_user, *command], check=True, capture_output=True)
+        run([*self.as_user, *command])
 
     def _ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
-        self.run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"),
-                 "-o", options, "-w", action, *extra)  # fmt: skip
+        self.run(
+            postgres_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "log"),
+            "-o",
+            options,
+            "-w",
+            action,
+            *extra,
+        )
 
     def start(self) -> None:
         self._ctl("start")
 
     def stop(self) -> None:
         self._ctl("stop", "-m", "fast")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Redis:
@@ -274,10 +325,22 @@ class Redis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:
