@@ -72,6 +72,7 @@ def init_app(app: Flask) -> None:
     def worker(workers: int, relay: bool, periodic: bool) -> None:
         """Run the job queue (sends mail, folds counts every minute) and the outbox relay."""
         from campaign.core import relay as outbox_relay
+        from campaign.core import workers as worker_beats
         from campaign.core.queue import huey, set_worker_app
 
         # smtplib waits forever by default: a stuck SMTP server must fail (and be retried).
@@ -80,7 +81,12 @@ def init_app(app: Flask) -> None:
         set_worker_app(app_object)
         if relay:
             outbox_relay.start(app_object)
-        huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic).run()
+        beats, beating = worker_beats.start(app_object)
+        try:
+            huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic).run()
+        finally:
+            beats.set()
+            beating.join(10)
 
     @app.cli.command("rollup-counts")
     def rollup_counts() -> None:

@@ -2,6 +2,8 @@
 
 from campaign.console.models import AuditEntry, Organiser, PaperSignatures
 from campaign.content.models import Collective, Demand, KeyFigure
+from campaign.core.outbox import OutboxMessage
+from campaign.core.workers import WorkerBeat
 from campaign.organisations.models import ModerationDecision, Organisation
 from campaign.petition.models import Petition, Signature, SignatureCountDelta
 from campaign.rallies.models import MobilisationDay, Rally, Rsvp
@@ -15,10 +17,12 @@ __all__ = [
     "ModerationDecision",
     "Organisation",
     "Organiser",
+    "OutboxMessage",
     "PaperSignatures",
     "Petition",
     "Rally",
     "Rsvp",
     "Signature",
     "SignatureCountDelta",
+    "WorkerBeat",
 ]

@@ -19,7 +19,7 @@ from campaign.console import auth
 from campaign.console.auth import requires
 from campaign.console.blueprint import bp
 from campaign.console.models import Role
-from campaign.core import outbox
+from campaign.core import outbox, workers
 from campaign.core.db import utcnow
 from campaign.core.outbox import OutboxStatus
 from campaign.core.templating import thousands
@@ -69,6 +69,7 @@ class Health:
 
     counts: dict[OutboxStatus, int]
     oldest: datetime | None  # when the oldest mail still to send was asked for
+    workers: workers.Workers = workers.NONE
     now: datetime = field(default_factory=utcnow)
 
     @property
@@ -79,6 +80,16 @@ class Health:
     def problems(self) -> list[str]:
         """What is wrong, in French; empty when the mails go out."""
         found = []
+        backlog = sum(self.counts[s] for s in outbox.UNSENT)
+        if self.workers.alive == 0 and (backlog or self.workers.last_seen is not None):
+            found.append(
+                "Aucun service d’envoi (flask worker) n’a encore tourné : "
+                "les e-mails attendent qu’il démarre."
+                if self.workers.last_seen is None
+                else "Aucun service d’envoi (flask worker) n’a donné signe de vie depuis "
+                f"{in_words(self.now - self.workers.last_seen)} : "
+                "les e-mails attendent qu’il reparte."
+            )
         if self.waited is not None and self.waited > LATE:
             found.append(
                 f"Des e-mails attendent depuis plus de {in_words(LATE)} (le plus ancien depuis "
@@ -94,7 +105,9 @@ class Health:
 
 
 def health() -> Health:
-    return Health(counts=outbox.status_counts(), oldest=outbox.oldest_waiting())
+    return Health(
+        counts=outbox.status_counts(), oldest=outbox.oldest_waiting(), workers=workers.state()
+    )
 
 
 @bp.get("/envois")

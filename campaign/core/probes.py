@@ -2,9 +2,10 @@
 
 `/healthz` answers without any I/O: the process serves requests. `/readyz` checks what a
 request needs (the database, at the migrations' head; Redis and the job queue) and says
-how the mail outbox is doing; 503 when a check fails, so that a proxy takes the instance
-out of its pool until it passes again. A mail backlog is reported, never a failure: the
-site still serves while the workers catch up.
+how the mail outbox and the queue workers are doing; 503 when a check fails, so that a
+proxy takes the instance out of its pool until it passes again. A mail backlog, or no live
+worker, is reported, never a failure: the site still serves while the workers catch up or
+restart.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from campaign.core import outbox
+from campaign.core import outbox, workers
 from campaign.core.db import utcnow
 from campaign.core.queue import huey
 from campaign.extensions import db
@@ -86,9 +87,20 @@ def _outbox() -> dict[str, Any]:
     return {
         "backlog": sum(counts[s] for s in outbox.UNSENT),
         "failed": counts[outbox.OutboxStatus.FAILED],
-        "oldest_unsent_seconds": (
-            round((utcnow() - oldest).total_seconds()) if oldest is not None else None
-        ),
+        "oldest_unsent_seconds": _seconds_since(oldest),
+    }
+
+
+def _seconds_since(moment: Any) -> int | None:
+    return round((utcnow() - moment).total_seconds()) if moment is not None else None
+
+
+def _workers() -> dict[str, Any]:
+    found = workers.state()
+    return {
+        "alive": found.alive,
+        "last_seen_seconds": _seconds_since(found.last_seen),
+        "newest_started_seconds": _seconds_since(found.newest_start),
     }
 
 
@@ -105,10 +117,11 @@ def readyz() -> Response:
     ready = all(check["ok"] for check in checks.values())
     payload: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
     if database["ok"]:
-        try:
-            payload["outbox"] = _outbox()
-        except SQLAlchemyError as exc:  # an outbox table yet to be migrated
-            db.session.rollback()
-            payload["outbox"] = {"error": type(exc).__name__}
+        for name, reading in (("outbox", _outbox), ("workers", _workers)):
+            try:
+                payload[name] = reading()
+            except SQLAlchemyError as exc:  # a table yet to be migrated
+                db.session.rollback()
+                payload[name] = {"error": type(exc).__name__}
     payload["seconds"] = round(time.perf_counter() - started, 4)
     return _answer(payload, 200 if ready else 503)

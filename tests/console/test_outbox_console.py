@@ -17,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from campaign.console.models import AuditEntry, Role
-from campaign.core import outbox
+from campaign.core import outbox, workers
 from campaign.core.db import utcnow
 from campaign.core.outbox import MAX_ATTEMPTS, MailPayload, OutboxMessage, OutboxStatus
 from campaign.extensions import db
@@ -54,6 +54,18 @@ def _row(
         db.session.add(row)
         db.session.commit()
         return row.id
+
+
+def _worker(app: Flask, seen_minutes_ago: int = 0) -> None:
+    """A queue worker's heartbeat (core/workers.py), as `flask worker` writes it."""
+    now = utcnow()
+    with app.app_context():
+        workers.beat(
+            f"host:{seen_minutes_ago}",
+            started_at=now - timedelta(hours=1),
+            now=now - timedelta(minutes=seen_minutes_ago),
+        )
+        db.session.commit()
 
 
 def _failed_mail(app: Flask, to: str) -> int:
@@ -124,13 +136,37 @@ def test_the_counts_per_status_are_those_of_the_rows(app: Flask, client: FlaskCl
 def test_all_fine_when_nothing_waits_long_and_nothing_failed(app: Flask, client: FlaskClient):
     _row(app, OutboxStatus.SENT, age_minutes=60 * 24)
     _row(app, OutboxStatus.PENDING, age_minutes=14)  # late after 15 min, not before
+    _worker(app)
     sign_in(app, client, Role.ORGANISER)
 
     text = _text(client.get("/console/envois"))
 
     assert ALL_FINE in text
+    assert "Services d’envoi actifs : 1." in text
     assert "Le plus ancien e-mail à envoyer attend depuis 14 min." in text
     assert "Aucun e-mail en échec." in text
+
+
+def test_no_live_queue_worker_is_called_out_with_how_long_ago_one_was_seen(
+    app: Flask, client: FlaskClient
+):
+    sign_in(app, client, Role.ORGANISER)
+    assert ALL_FINE in _text(client.get("/console/envois"))  # nothing to send, none ever ran
+
+    _row(app, OutboxStatus.PENDING)
+    text = _text(client.get("/console/envois"))
+    assert "Aucun service d’envoi (flask worker) n’a encore tourné" in text
+    assert "Services d’envoi actifs : 0 (aucun n’a encore tourné)." in text
+
+    _worker(app, seen_minutes_ago=10)  # killed 10 minutes ago: its heartbeat stopped
+    text = _text(client.get("/console/envois"))
+    assert "n’a donné signe de vie depuis 10 min : les e-mails attendent qu’il reparte." in text
+    assert "Services d’envoi actifs : 0." in text
+
+    _worker(app)  # restarted
+    text = _text(client.get("/console/envois"))
+    assert ALL_FINE in text and "signe de vie" not in text
+    assert "Services d’envoi actifs : 1." in text
 
 
 def test_mails_waiting_longer_than_a_quarter_of_an_hour_are_called_out(
@@ -288,6 +324,7 @@ def test_the_dashboard_warns_of_failed_and_late_mails_and_links_to_the_page(
     app: Flask, client: FlaskClient
 ):
     sign_in(app, client, Role.ORGANISER)
+    _worker(app)
     _row(app, OutboxStatus.SENT)
     _row(app, OutboxStatus.PENDING, age_minutes=5)
     assert _dashboard_warnings(client) == []

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, insert, text
 from sqlalchemy.exc import OperationalError
 
-from campaign.core import outbox
+from campaign.core import outbox, workers
 from campaign.core.db import utcnow
 from campaign.extensions import db
 
@@ -43,6 +43,26 @@ def test_readyz_checks_the_database_its_migrations_and_the_queue(app: Flask, cli
     assert checks["redis"] == {"ok": True, "configured": False}  # the tests run without Redis
     assert checks["queue"]["ok"] is True
     assert body["outbox"] == {"backlog": 0, "failed": 0, "oldest_unsent_seconds": None}
+    assert body["workers"] == {
+        "alive": 0,
+        "last_seen_seconds": None,
+        "newest_started_seconds": None,
+    }
+
+
+def test_readyz_reports_live_and_dead_workers_without_leaving_the_pool(
+    app: Flask, client: FlaskClient
+):
+    now = utcnow()
+    with app.app_context():
+        workers.beat("host:1", started_at=now - timedelta(hours=1), now=now - timedelta(minutes=5))
+        workers.beat("host:2", started_at=now - timedelta(seconds=30), now=now)
+        db.session.commit()
+    response = client.get("/readyz")
+    assert response.status_code == 200  # a dead worker is reported, the site still serves
+    assert response.json["workers"]["alive"] == 1  # host:1 stopped beating 5 minutes ago
+    assert response.json["workers"]["last_seen_seconds"] <= 5
+    assert 30 <= response.json["workers"]["newest_started_seconds"] <= 40
 
 
 def test_readyz_reports_the_outbox_backlog_and_its_oldest_mail(app: Flask, client: FlaskClient):

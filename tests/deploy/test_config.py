@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,3 +88,17 @@ def test_gunicorn_accepts_its_config():
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_flask_wrapper_runs_commands_as_the_units_do():
+    """deploy/flask.sh (migrations, accounts, content by hand) gets the units' user, folder
+    and settings, read from the shared drop-in rather than restated."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read(DEPLOY / "systemd" / "campaign-.service.d" / "common.conf")
+    service = parser["Service"]
+    wrapper = (DEPLOY / "flask.sh").read_text()
+    assert f"--uid={service['User']} --gid={service['Group']}" in wrapper
+    assert f"-p EnvironmentFile={service['EnvironmentFile']}" in wrapper
+    assert f"-p WorkingDirectory={service['WorkingDirectory']}" in wrapper
+    assert f"-E {service['Environment']}" in wrapper
+    assert subprocess.run(["sh", "-n", str(DEPLOY / "flask.sh")], check=False).returncode == 0

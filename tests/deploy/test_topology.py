@@ -60,6 +60,7 @@ SLUG = "quatre-urgences"  # the demo's open petition (flask seed-demo)
 # Each of the two signer threads signs about once a second, so that signings go on
 # through every fault (~150 s from the first to the last).
 PACE = 0.9
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -90,9 +91,18 @@ class Site:
             urllib.request.HTTPSHandler(context=context), _NoRedirect()
         )
 
-    def call(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """One request through nginx; the answers of the load (not of the probes) are kept."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=headers or {}
+        )
         if form is not None:
             request.add_header("Origin", self.base)  # a browser's same-origin form post
             request.add_header("Sec-Fetch-Site", "same-origin")
@@ -104,7 +114,7 @@ class Site:
             status, body = exc.code, exc.read()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             status, body = 0, b""
-        if not path.startswith("/readyz"):
+        if not path.startswith(("/readyz", "/metrics")):
             with self.lock:
                 self.answers.append(Answer(started, time.monotonic(), method, path, status))
         return status, body
@@ -175,6 +185,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
         "LOG_FORMAT": "json",
         "WEB_CONCURRENCY": "2",
+        "METRICS_TOKEN": METRICS_TOKEN,
         # The load comes from one address, posts as soon as it has the form, and the SMTP
         # outage is 60 s: retries from 5 s (doubling) bring the mail soon after it ends.
         "SIGN_RATE_LIMIT": "100000 per minute",
@@ -215,6 +226,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         wait_for_port(port, 60)
     site = Site(f"https://127.0.0.1:{https}")
     assert poll(lambda: site.call("GET", "/readyz")[0] == 200, 60), "the site never got ready"
+    assert poll(lambda: _workers_alive(site) == 2, 30), "the queue workers never beat"
     built = Stack(folder, env, postgres, redis, sink, webs, web_ports, workers, nginx, site)
     yield built
     nginx.terminate()
@@ -347,6 +359,30 @@ class Readiness:
         return [(s, p) for t, s, p in self.seen if start <= t <= end]
 
 
+def _workers_alive(site: Site) -> int | None:
+    status, body = site.call("GET", "/readyz")
+    return json.loads(body).get("workers", {}).get("alive") if status == 200 else None
+
+
+def _restarted_since(readiness: Readiness, moment: float) -> bool:
+    """A /readyz answer, after `moment`, naming a worker started after it."""
+    for seen, _status, payload in readiness.seen:
+        started = payload.get("workers", {}).get("newest_started_seconds")
+        if seen > moment and started is not None and seen - started >= moment - 1:
+            return True
+    return False
+
+
+def _status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # a loopback instance
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
 def _backlog(readiness: Readiness) -> int | None:
     last = readiness.seen[-1][2] if readiness.seen else {}
     return last.get("outbox", {}).get("backlog")
@@ -389,23 +425,30 @@ def test_the_topology_survives_each_fault(stack: Stack):
     assert poll(lambda: readiness.seen[-1][1] == 200, 30), "/readyz did not recover from Redis"
     figures["redis_ready_after_s"] = round(time.monotonic() - times["redis_up"], 1)
 
-    # 3. A queue worker killed with -9: its supervisor starts it again.
+    # 3. A queue worker killed with -9: its supervisor starts it again, and /readyz shows
+    # a worker started since the kill.
     worker = stack.workers[0]
     old_pid = worker.pid
     times["worker_killed"] = time.monotonic()
     worker.kill()
     assert poll(lambda: worker.starts == 2 and worker.pid != old_pid, 15)
     figures["worker_restarted_after_s"] = round(time.monotonic() - times["worker_killed"], 1)
+    assert poll(lambda: _restarted_since(readiness, times["worker_killed"]), 20), (
+        "/readyz never showed the restarted worker"
+    )
+    figures["worker_beating_after_s"] = round(time.monotonic() - times["worker_killed"], 1)
 
     # 4. A web instance killed with -9: nginx sends its share to the other.
     web = stack.webs[0]
     time.sleep(3)
     times["web_killed"] = time.monotonic()
     web.kill()
+    direct = f"http://127.0.0.1:{stack.web_ports[0]}/readyz"
+    assert _status_of(direct) == 0  # the instance itself is gone…
     time.sleep(1.5)
     times["web_dead_until"] = time.monotonic()
     assert poll(lambda: web.starts == 2, 15)
-    wait_for_port(stack.web_ports[0], 30)
+    assert poll(lambda: _status_of(direct) == 200, 30)  # …and back, ready
     figures["web_restarted_after_s"] = round(time.monotonic() - times["web_killed"], 1)
 
     # 5. PostgreSQL restarted.
@@ -507,6 +550,15 @@ def test_the_topology_survives_each_fault(stack: Stack):
         if line.startswith('campaign_mails_total{outcome="sent"}')
     )
     figures["metrics_mails_sent"] = sent
+    # Through nginx: no such address without a token, refused with a wrong one, the same
+    # summed figures with the right one.
+    assert stack.site.call("GET", "/metrics")[0] == 404
+    assert stack.site.call("GET", "/metrics", headers={"Authorization": "Bearer nope"})[0] == 403
+    status, body = stack.site.call(
+        "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert status == 200 and b'campaign_mails_total{outcome="sent"}' in body
+    assert b"campaign_workers_alive 2.0" in body
     figures["mails_received"] = len(stack.sink.received())
     assert sent >= figures["mails_received"] - 2  # a worker killed between send and count
     figures.update(
