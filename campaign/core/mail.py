@@ -93,8 +93,7 @@ def send_now(payload: MailPayload) -> None:
 @huey.task()
 def deliver_outbox(*message_ids: int) -> None:
     with app_context():
-        for message_id in message_ids:
-            outbox.deliver(message_id, send_now)
+        outbox.deliver_many(message_ids, send_now)
 
 
 def hand_over_due() -> int:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypedDict
@@ -329,11 +330,20 @@ def deliver(
 ) -> OutboxStatus | None:
     """Claim the row, build its mail, send it, record the outcome; None when another job has
     it or had it already. Commits: the claim first, so that a second job sends nothing."""
+    return deliver_many([message_id], send, now).get(message_id)
+
+
+def deliver_many(
+    message_ids: Sequence[int], send: Callable[[MailPayload], None], now: datetime | None = None
+) -> dict[int, OutboxStatus]:
+    """`deliver` for a job's rows: claimed in one statement, then each sent and recorded
+    on its own (a crash after a send leaves only that row to doubt). The rows another job
+    has, or had, are left out of the answer."""
     now = now or utcnow()
     claimed = db.session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.id == message_id,
+            OutboxMessage.id.in_(message_ids),
             or_(
                 OutboxMessage.status == OutboxStatus.QUEUED,
                 # Pending: its enqueue seemed to fail yet the job exists. Not before its
@@ -350,19 +360,39 @@ def deliver(
             lease_until=now + LEASE,
         )
         .returning(
+            OutboxMessage.id,
             OutboxMessage.kind,
             OutboxMessage.payload,
             OutboxMessage.attempts,
             OutboxMessage.request_id,
         )
         .execution_options(synchronize_session=False)
-    ).first()
+    ).all()
     db.session.commit()
-    if claimed is None:
-        return None
-    kind, payload, attempts = claimed.kind, dict(claimed.payload), claimed.attempts
-    with requestlog.acting_for(claimed.request_id):
-        return _send_claimed(message_id, kind, payload, attempts, send, now)
+    outcomes: dict[int, OutboxStatus] = {}
+    rows = sorted(claimed, key=lambda row: row.id)
+    renewed = time.monotonic()
+    for n, row in enumerate(rows):
+        if time.monotonic() - renewed > LEASE.total_seconds() / 2:
+            # A slow SMTP server: the rows still to send keep their claim, else the relay
+            # would hand them to another job at lease end and they would leave twice.
+            _renew_leases([r.id for r in rows[n:]])
+            renewed = time.monotonic()
+        with requestlog.acting_for(row.request_id):
+            outcomes[row.id] = _send_claimed(
+                row.id, row.kind, dict(row.payload), row.attempts, send, now
+            )
+    return outcomes
+
+
+def _renew_leases(message_ids: list[int]) -> None:
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.SENDING)
+        .values(lease_until=utcnow() + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _send_claimed(

@@ -11,6 +11,7 @@ from flask import current_app
 from prometheus_client import Counter
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from campaign.core import outbox
 from campaign.core.db import delete_by_token, utcnow
@@ -88,25 +89,30 @@ def withdrawal_url(signature: Signature) -> str:
     )
 
 
-def _claim_email(signature_id: int, now: datetime) -> bool:
+def _claim_email(signature: Signature, now: datetime) -> bool:
     """Take one of the signature's emails, atomically: two racing jobs can't both win.
 
     A pending signature whose link has expired starts a fresh allowance (and a fresh
     expiry), so a person who used them up, or whose address a stranger typed, can still
-    confirm later.
+    confirm later. The loaded signature gets the new values (no second SELECT).
     """
     pending = Signature.confirmed_at.is_(None)
     expired = and_(pending, Signature.token_expires_at <= now)
-    result = db.session.execute(
+    claimed = db.session.execute(
         update(Signature)
-        .where(Signature.id == signature_id, or_(Signature.emails_sent < MAX_EMAILS, expired))
+        .where(Signature.id == signature.id, or_(Signature.emails_sent < MAX_EMAILS, expired))
         .values(
             emails_sent=case((expired, 1), else_=Signature.emails_sent + 1),
             token_expires_at=case((pending, _expiry(now)), else_=Signature.token_expires_at),
         )
+        .returning(Signature.emails_sent, Signature.token_expires_at)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    ).first()
+    if claimed is None:
+        return False
+    set_committed_value(signature, "emails_sent", claimed.emails_sent)
+    set_committed_value(signature, "token_expires_at", claimed.token_expires_at)
+    return True
 
 
 @dataclass(frozen=True)
@@ -261,10 +267,8 @@ def notice(
     ).scalar_one_or_none()
     if signature is None or not signature.petition.is_open(now):
         return Notice.NONE, None
-    if not _claim_email(signature.id, now):
+    if not _claim_email(signature, now):
         return Notice.NONE, None
-    # Only what the claim changed: a whole refresh would reload the petition too.
-    db.session.refresh(signature, ["emails_sent", "token_expires_at"])
     petition = signature.petition
     links = {
         "signature": signature,

@@ -1019,3 +1019,65 @@ def test_the_relay_hands_rows_over_a_few_to_a_job_and_each_is_sent_once(
     assert _run_jobs(app) == 3
     assert sorted(m["To"] for m in smtp.messages) == [f"p{n}@example.org" for n in range(5)]
     assert {r.status for r in _rows(app)} == {OutboxStatus.SENT}
+
+
+def test_a_job_claims_its_rows_in_one_statement_and_skips_those_another_job_has(
+    app: Flask, client: FlaskClient, smtp: _Sink, durable_queue: None
+):
+    slug = _petition(app)
+    for n in range(4):
+        _sign(client, slug, f"q{n}@example.org")
+    ids = [row.id for row in _rows(app)]
+    with app.app_context():
+        assert hand_over_due() == 4
+        huey.dequeue()  # the relay's job, run by hand below
+        assert outbox.deliver(ids[1], mail_module.send_now) == OutboxStatus.SENT  # another job
+
+        def job() -> None:
+            with app.app_context():
+                outcomes.update(outbox.deliver_many(ids, mail_module.send_now))
+
+        outcomes: dict[int, OutboxStatus] = {}
+        statements = _statements_during(app, job)
+    claims = [s for s in statements if s.lstrip().upper().startswith("UPDATE OUTBOX SET STATUS")]
+    assert len(claims) == 1 + 3  # one claim for the four ids, one outcome per sent row
+    assert outcomes == {
+        ids[0]: OutboxStatus.SENT,
+        ids[2]: OutboxStatus.SENT,
+        ids[3]: OutboxStatus.SENT,
+    }
+    assert sorted(m["To"] for m in smtp.messages) == [f"q{n}@example.org" for n in range(4)]
+
+
+def test_a_slow_smtp_server_keeps_the_claim_of_the_rows_still_to_send(
+    app: Flask,
+    client: FlaskClient,
+    smtp: _Sink,
+    durable_queue: None,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Each send takes more than half a lease: the job renews the leases of the rows it has
+    yet to send, so that the relay never hands them to a second job meanwhile."""
+    slug = _petition(app)
+    for n in range(3):
+        _sign(client, slug, f"r{n}@example.org")
+    ids = [row.id for row in _rows(app)]
+    elapsed = [0.0]
+    monkeypatch.setattr(outbox.time, "monotonic", lambda: elapsed[0])
+    leases: list[datetime | None] = []
+
+    def slow_send(mail: outbox.MailPayload) -> None:
+        mail_module.send_now(mail)
+        elapsed[0] += LEASE.total_seconds() / 2 + 1
+        leases.append(_rows(app)[-1].lease_until)  # the last row's claim, seen by the relay
+
+    with app.app_context():
+        assert hand_over_due() == 3
+        huey.dequeue()
+        started = utcnow()
+        assert set(outbox.deliver_many(ids, slow_send).values()) == {OutboxStatus.SENT}
+    first, second, _ = leases
+    assert first is not None and second is not None
+    assert second > first >= started  # renewed before the second and third sends
+    assert second >= utcnow() + LEASE - timedelta(seconds=5)
+    assert len(smtp.messages) == 3
