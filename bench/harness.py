@@ -88,6 +88,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--connections", type=int, default=32, help="wrk connections")
     add("--workers", type=int, default=2, help="gunicorn sync workers, both apps")
     add("--queue-workers", type=int, default=2, help="`flask worker` processes (exact, faults)")
+    add("--queue-threads", type=int, help="threads of each `flask worker` (QUEUE_THREADS)")
     server = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
     add("--postgres", default=server, help="server URL (env BENCH_POSTGRES)")
     add("--database", default="campaign_bench", help="dropped and recreated")
@@ -295,10 +296,15 @@ class Bench:
                 time.sleep(0.1)
         raise SetupError(f"redis-server did not start:\n{tail(self.workdir / 'redis.log')}")
 
+    @property
+    def worker_command(self) -> str:
+        threads = self.args.queue_threads
+        return f"{BIN}/flask worker" + (f" --workers {threads}" if threads else "")
+
     def start_workers(self) -> None:
         self.redis.flushdb()  # jobs queued with no worker running, or left over
         for i in range(self.args.queue_workers):
-            self.workers.append(self.spawn(f"worker{i}", f"{BIN}/flask worker"))
+            self.workers.append(self.spawn(f"worker{i}", self.worker_command))
 
     def stop_workers(self) -> None:
         for proc in self.workers:
@@ -663,7 +669,7 @@ class Bench:
             time.sleep(spread / 10)
             self.workers[0].kill()
             self.workers[0].wait()
-            self.workers[0] = self.spawn("worker0-restarted", f"{BIN}/flask worker")
+            self.workers[0] = self.spawn("worker0-restarted", self.worker_command)
             load = future.result()
         addresses = self.addresses("faults")
         self.check("faults signings", load, 303, len(addresses))

@@ -60,7 +60,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(content)
 
     @app.cli.command("worker")
-    @click.option("--workers", default=2, show_default=True)
+    @click.option(
+        "--workers",
+        type=int,
+        help="Threads sending mail (default: QUEUE_THREADS). Each holds an SMTP and a "
+        "database connection; sending mostly waits on both, so threads, not cores, set the pace.",
+    )
     @click.option(
         "--relay/--no-relay", default=True, help="Also hand the outbox's mails to the queue."
     )
@@ -69,7 +74,7 @@ def init_app(app: Flask) -> None:
         default=True,
         help="Also run the periodic jobs (off where timers run them: deploy/systemd).",
     )
-    def worker(workers: int, relay: bool, periodic: bool) -> None:
+    def worker(workers: int | None, relay: bool, periodic: bool) -> None:
         """Run the job queue (sends mail, folds counts every minute) and the outbox relay."""
         from campaign.core import relay as outbox_relay
         from campaign.core import workers as worker_beats
@@ -82,8 +87,9 @@ def init_app(app: Flask) -> None:
         if relay:
             outbox_relay.start(app_object)
         beats, beating = worker_beats.start(app_object)
+        threads = workers or current_app.config["QUEUE_THREADS"]
         try:
-            huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic).run()
+            huey.create_consumer(workers=threads, worker_type="thread", periodic=periodic).run()
         finally:
             beats.set()
             beating.join(10)
