@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -31,10 +32,30 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 10_000
 
 
+def _closing(app: Flask) -> Callable[[dict[str, Any], Any], Iterator[bytes]]:
+    """The app with its response body always closed once sent or dropped.
+
+    Werkzeug's dev server closes the body after draining the socket; when Chromium drops
+    a connection mid-file that drain raises first, the static file stays open and
+    `filterwarnings = error` fails an unrelated test on the ResourceWarning.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture(scope="session")
 def live_server(app: Flask) -> Iterator[str]:
     """The session app served on 127.0.0.1 on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
