@@ -30,7 +30,7 @@ from campaign.core.queue import huey
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
 from campaign.rallies import services as rally_services
-from tests.factories import SECRET_KEY
+from tests.factories import SECRET_KEY, notice_due
 
 PUBLIC_URL = "https://petition.example.org"
 
@@ -130,6 +130,7 @@ def _empty_database(app: Flask) -> Iterator[None]:
     services._refs.forget()
     rally_services._visible_ids.forget()
     limiter.reset()
+    notice_due()  # each test's first signing notifies
 
 
 @pytest.fixture(autouse=True)

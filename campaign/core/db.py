@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import queue
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache, wraps
@@ -10,8 +11,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Enum, Table, delete, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import Pool
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -118,25 +120,51 @@ def insert_ignoring_duplicate(
     return db.session.execute(_insert_ignoring(table, unique, dialect), values).rowcount == 1
 
 
-@lru_cache(maxsize=8)
-def _autocommit(engine: Engine) -> Engine:
-    # Built once: each execution_options() call makes a new engine and registers a
-    # listener on it (a few percent of a signing, and never freed).
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+class _KeptConnections:
+    """Autocommit connections kept between statements, for any thread to take: a checkout
+    from the pool, with its isolation level set and reset, cost more CPU than the statement.
+    There are as many as statements ever ran at once in the process."""
+
+    def __init__(self) -> None:
+        self._idle: queue.SimpleQueue[tuple[Connection, Pool]] = queue.SimpleQueue()
+
+    def take(self, engine: Engine) -> Connection:
+        while True:
+            try:
+                connection, pool = self._idle.get_nowait()
+            except queue.Empty:
+                return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if pool is engine.pool and not connection.invalidated:
+                return connection
+            # engine.dispose() replaced the pool: handed back, it would stay open in the old.
+            connection.invalidate()
+            connection.close()
+
+    def give_back(self, connection: Connection, engine: Engine) -> None:
+        self._idle.put((connection, engine.pool))
+
+
+_kept = _KeptConnections()
 
 
 def execute_autocommit(statement: Any, params: dict[str, Any]) -> Any:
-    """Run one statement on its own autocommit connection: one round trip, no BEGIN/COMMIT.
-
-    The pool does not ping connections before use (a round trip per request); a connection
-    found dropped (the database restarted) is retried once on a fresh one.
+    """Run one statement in autocommit: one round trip, no BEGIN/COMMIT, on a kept
+    connection. Nothing pings it before use (a round trip per request); found dropped (the
+    database restarted), the statement is retried once on a fresh one.
     """
-    engine = _autocommit(db.engine)
+    engine = db.engine
     for attempt in (1, 2):
+        connection = _kept.take(engine)
         try:
-            with engine.connect() as connection:
-                return connection.execute(statement, params).all()
+            rows = connection.execute(statement, params).all()
         except DBAPIError as exc:
+            connection.close()
             if attempt == 2 or not exc.connection_invalidated:
                 raise
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        _kept.give_back(connection, engine)
+        return rows
     raise AssertionError("unreachable")

@@ -13,6 +13,7 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, TimestampSigner
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from wtforms import EmailField, Field, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import html_params
@@ -20,6 +21,9 @@ from wtforms.widgets import html_params
 from campaign.core import images
 from campaign.core.geo import FRENCH_OVERSEAS_ISO
 from campaign.core.text import collapse_spaces, has_control_characters, name_problem
+
+NAME_MAX = 100
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path
 
 
 def required(message: str = "Ce champ est obligatoire.") -> DataRequired:
@@ -41,17 +45,26 @@ def no_control_characters(form: object, field: Field) -> None:
         raise ValidationError("Ce champ contient des caractères invisibles ou de contrôle.")
 
 
-def email_address(form: object, field: Field) -> None:
-    """Syntax only (no DNS look-up in a request); stores the normalised form."""
+def normalised_email(value: str) -> str | None:
+    """The address as it is stored, or None when it is not one we can mail. Syntax only
+    (no DNS look-up in a request)."""
     try:
         # No SMTPUTF8: most mail servers cannot deliver to jéanne@…, the link would never
         # arrive. An accented domain is fine: it is kept in its ASCII (punycode) form.
-        result = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
-        field.data = result.ascii_email
-    except EmailNotValidError as exc:
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return result.ascii_email
+
+
+def email_address(form: object, field: Field) -> None:
+    """Stores the normalised form."""
+    normalised = normalised_email(field.data or "")
+    if normalised is None:
         raise ValidationError(
             "Adresse e-mail invalide : vérifiez qu’elle a la forme nom@exemple.fr."
-        ) from exc
+        )
+    field.data = normalised
 
 
 _PHONE = re.compile(r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$")
@@ -76,7 +89,7 @@ def name_field(label: str, autocomplete: str) -> StringField:
     return StringField(
         label,
         filters=[collapse_spaces],
-        validators=[required(), max_length(100), person_name],
+        validators=[required(), max_length(NAME_MAX), person_name],
         render_kw={"autocomplete": autocomplete},
     )
 
@@ -94,7 +107,7 @@ class PublicForm(FlaskForm):
 def email_field(label: str = "Adresse e-mail") -> EmailField:
     return EmailField(
         label,
-        validators=[required(), max_length(254), email_address],
+        validators=[required(), max_length(EMAIL_MAX), email_address],
         render_kw={"autocomplete": "email"},
     )
 
@@ -141,15 +154,20 @@ class TimeTrap(HiddenField):
         hand-made POST). A stamp that no longer verifies (the secret key was rotated while
         the page was open) is given the benefit of the doubt: a person's signature is not
         dropped for it."""
-        if not self.data:
-            return True
-        try:
-            signer = _signer(current_app.config["SECRET_KEY"])
-            _, drawn_at = signer.unsign(self.data, return_timestamp=True)
-        except BadSignature:
-            return False
-        elapsed = time.time() - drawn_at.timestamp()
-        return elapsed < current_app.config["FORM_MIN_SECONDS"]
+        return drawn_too_fast(self.data)
+
+
+def drawn_too_fast(stamp: str | None) -> bool:
+    """TimeTrap.too_fast for the stamp as posted."""
+    if not stamp:
+        return True
+    try:
+        signer = _signer(current_app.config["SECRET_KEY"])
+        _, drawn_at = signer.unsign(stamp, return_timestamp=True)
+    except BadSignature:
+        return False
+    elapsed = time.time() - drawn_at.timestamp()
+    return elapsed < current_app.config["FORM_MIN_SECONDS"]
 
 
 class TrappedForm(PublicForm):
@@ -158,6 +176,11 @@ class TrappedForm(PublicForm):
 
     honeypot = "website"
     started = TimeTrap()
+
+    @classmethod
+    def posted_by_bot(cls, formdata: MultiDict[str, str]) -> bool:
+        """is_bot() of the form `formdata` would fill, without building it."""
+        return bool(formdata.get(cls.honeypot)) or drawn_too_fast(formdata.get("started"))
 
     def is_bot(self) -> bool:
         return bool(self[self.honeypot].data) or self.started.too_fast()

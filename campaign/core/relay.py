@@ -1,7 +1,9 @@
 """The outbox relay: turns due outbox rows into mail jobs, in `flask worker`.
 
 Woken by NOTIFY on PostgreSQL the moment a transaction with mails commits, and every
-POLL_SECONDS anyway (the only way on SQLite, and how retries and lost jobs come due).
+POLL_SECONDS anyway (the only way on SQLite, and how retries and lost jobs come due); after
+a round that found mails, BUSY_SECONDS later (signings send at most a notice per
+outbox.NOTIFY_EVERY per process).
 Every failure (queue store down, database down) is logged once a minute and the round is
 tried again: the rows wait in the database meanwhile.
 """
@@ -22,6 +24,7 @@ from campaign.extensions import db
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+BUSY_SECONDS = 2 * outbox.NOTIFY_EVERY
 ROUND_LIMIT = 500
 
 
@@ -34,7 +37,10 @@ def run(app: Flask, stop: threading.Event, poll_seconds: float = POLL_SECONDS) -
             handed = _round(app)
             if handed >= ROUND_LIMIT:
                 continue  # more are due: no wait
-            if waiter is None:
+            if handed:
+                # Busy: signings within a web process's NOTIFY_EVERY send no notice.
+                stop.wait(BUSY_SECONDS)
+            elif waiter is None:
                 stop.wait(poll_seconds)
             else:
                 waiter(poll_seconds)

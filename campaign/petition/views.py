@@ -22,7 +22,7 @@ from campaign.core.urls import public_url_for
 from campaign.extensions import db, limiter
 from campaign.petition import counting, editing, relay, services
 from campaign.petition.consent import consent_text
-from campaign.petition.forms import SignForm, clean_tag
+from campaign.petition.forms import SignForm, accepted_signing, clean_tag
 from campaign.petition.models import Petition
 
 bp = Blueprint("petition", __name__)
@@ -88,17 +88,22 @@ def sign(slug: str) -> Response | tuple[str, int]:
     petition = services.petition_ref(slug)
     if petition is None:
         abort(404)
-    form = SignForm()
-    if not petition.is_open() or petition.is_relayed:  # the page says why, in place of the form
-        return _render_petition(_petition_or_404(slug), form, 409)
-    if not form.validate():
-        return _render_petition(_petition_or_404(slug), form, 422)
-    if not form.is_bot():
-        try:
-            services.sign(petition, form.to_input())
-        except services.PetitionClosedError:
+    # The form is built only when the quick reading declines: to say what is wrong.
+    signing = accepted_signing(request.form)
+    if signing is None or not petition.is_open() or petition.is_relayed:
+        form = SignForm()
+        if not petition.is_open() or petition.is_relayed:  # the page says why, not the form
             return _render_petition(_petition_or_404(slug), form, 409)
-        db.session.commit()
+        if not form.validate():
+            return _render_petition(_petition_or_404(slug), form, 422)
+        signing = form.to_input()  # the form has the last word (both read the same rules)
+    if not SignForm.posted_by_bot(request.form):
+        try:
+            services.sign(petition, signing)
+        except services.PetitionClosedError:
+            return _render_petition(_petition_or_404(slug), SignForm(), 409)
+        if db.session().in_transaction():  # PostgreSQL's signing commits on its own
+            db.session.commit()
     return redirect(url_for("petition.check_mail", slug=slug), code=303)
 
 

@@ -836,6 +836,7 @@ def test_a_warm_signing_is_one_statement_and_wakes_the_relay(
 ):
     slug = _warm_signing_path(app, client, monkeypatch)
     fields = _sign_data(client, slug, "paul@example.org")
+    monkeypatch.setattr(outbox, "_notices", outbox._NoticeThrottle())  # the first one's gone
     responses = []
     with psycopg.connect(_conninfo(app), autocommit=True) as listener:
         listener.execute(f"LISTEN {CHANNEL}")
@@ -975,6 +976,69 @@ def test_the_relay_loop_delivers_a_mail_recorded_while_it_runs(
     assert [m.recipients for m in outbox] == [["jeanne@example.org"]]
     assert elapsed < 10
     assert _only_row(app).status is OutboxStatus.SENT
+
+
+def test_a_process_sends_a_notice_at_most_every_notify_every_seconds():
+    throttle = outbox._NoticeThrottle()
+    assert [throttle.due(), throttle.due(), throttle.due()] == [True, False, False]
+    time.sleep(outbox.NOTIFY_EVERY * 1.5)
+    assert throttle.due() is True
+
+
+@pytest.mark.postgres_only
+def test_a_signing_right_after_another_sends_no_notice(
+    app: Flask, client: FlaskClient, durable_queue: None, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(outbox, "NOTIFY_EVERY", 60.0)  # however slow this machine is
+    slug = _petition(app)
+    forms = [_sign_data(client, slug, f"{name}@example.org") for name in ("a", "b")]
+    statements = _statements_during(
+        app, lambda: [client.post(f"/petitions/{slug}", data=form) for form in forms]
+    )
+    signings = [s for s in statements if "INSERT INTO signatures" in s]
+    assert ["pg_notify" in s for s in signings] == [True, False]
+    assert len(_rows(app)) == 2
+
+
+@pytest.mark.postgres_only
+def test_a_busy_relay_looks_again_for_mails_whose_signing_sent_no_notice(
+    app: Flask, client: FlaskClient, durable_queue: None, monkeypatch: pytest.MonkeyPatch
+):
+    """After a round that found mails the relay looks again BUSY_SECONDS later, woken or
+    not: a signing within a web process's NOTIFY_EVERY of the last notice is mailed all
+    the same, well before the next poll."""
+    monkeypatch.setattr(relay, "BUSY_SECONDS", 1.0)  # room for this machine's pace
+    slug = _petition(app)
+    forms = [_sign_data(client, slug, f"{name}@example.org") for name in ("a", "b")]
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(app, stop, 30.0), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening_relays(app) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.post(f"/petitions/{slug}", data=forms[0]).status_code == 303  # notifies
+        while _statuses(app) != [OutboxStatus.QUEUED] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _statuses(app) == [OutboxStatus.QUEUED]  # woken by the notice
+        monkeypatch.setattr(outbox._notices, "due", lambda: False)
+        assert client.post(f"/petitions/{slug}", data=forms[1]).status_code == 303  # silent
+        signed = time.monotonic()
+        while OutboxStatus.PENDING in _statuses(app) and time.monotonic() - signed < 10:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - signed
+    finally:
+        stop.set()
+        with app.app_context():  # wake the relay so that it sees the stop at once
+            db.session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+            db.session.commit()
+        thread.join(timeout=10)
+    assert _statuses(app) == [OutboxStatus.QUEUED, OutboxStatus.QUEUED]
+    assert elapsed < 5  # the poll would have taken 30 s
+
+
+def _statuses(app: Flask) -> list[OutboxStatus]:
+    return [row.status for row in _rows(app)]
 
 
 # --- 11. one SMTP connection per worker thread ---------------------------------------------

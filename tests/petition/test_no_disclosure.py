@@ -14,6 +14,7 @@ from tests.factories import (
     confirmation_link,
     csrf_from,
     make_petition,
+    notice_due,
     outbox_rows,
     path_of,
     run_worker,
@@ -42,6 +43,7 @@ def _observe(app: Flask, client: FlaskClient, path: str, data: dict) -> tuple:
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     queued = outbox_rows(app)
+    notice_due()
     try:
         response = client.post(path, data={**data, "csrf_token": token})
     finally:

@@ -26,6 +26,7 @@ from tests.factories import (
     comparable,
     make_day,
     make_rally,
+    notice_due,
     outbox_rows,
     path_of,
     rsvp_link,
@@ -236,6 +237,7 @@ def _observe(app: Flask, client: FlaskClient, rally_id: int, email: str) -> tupl
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     queued = outbox_rows(app)
+    notice_due()
     try:
         response = client.post(path, data={**RSVP_FORM, "email": email})
     finally:
