@@ -43,6 +43,17 @@ def retry_on_dropped_connection(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session loaded: the page rendered next shows what
+    the request read and wrote, instead of reading each object again (a query apiece)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

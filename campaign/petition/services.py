@@ -262,7 +262,8 @@ def notice(
     now = now or utcnow()
     signature = db.session.execute(
         select(Signature)
-        .options(joinedload(Signature.petition))  # one query: the mail needs both
+        # One query: the mail needs all three.
+        .options(joinedload(Signature.petition).joinedload(Petition.collective))
         .where(Signature.petition_id == petition_id, Signature.email_canonical == email_canonical)
     ).scalar_one_or_none()
     if signature is None or not signature.petition.is_open(now):
@@ -311,7 +312,9 @@ def find_by_token(token: str) -> Signature | None:
     if not token or len(token) > 100:
         return None
     return db.session.execute(
-        select(Signature).where(Signature.token_hash == hash_token(token))
+        select(Signature)
+        .where(Signature.token_hash == hash_token(token))
+        .options(joinedload(Signature.petition).joinedload(Petition.collective))
     ).scalar_one_or_none()
 
 
@@ -332,11 +335,13 @@ def confirm(token: str, now: datetime | None = None) -> ConfirmResult:
         update(Signature)
         .where(Signature.id == signature.id, Signature.confirmed_at.is_(None))
         .values(confirmed_at=now)
+        .returning(Signature.confirmed_at)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(signature)
-    if claimed != 1:
+    ).scalar_one_or_none()
+    if claimed is None:
+        db.session.refresh(signature)  # the other click's confirmation time
         return ConfirmResult(ConfirmStatus.ALREADY, signature)
+    set_committed_value(signature, "confirmed_at", claimed)
     counting.record_change(signature.petition_id, +1)
     counting.forget_cached(signature.petition_id)
     SIGNATURES.labels("confirmed").inc()

@@ -15,7 +15,7 @@ from flask import (
 )
 
 from campaign.core import pagecache, security
-from campaign.core.db import retry_on_dropped_connection
+from campaign.core.db import commit_keeping_loaded, retry_on_dropped_connection
 from campaign.core.errors import refill_on_outage
 from campaign.core.forms import EmailForm
 from campaign.core.urls import public_url_for
@@ -207,7 +207,7 @@ def resend(slug: str) -> Response | tuple[str, int]:
 @bp.get("/signature/confirmer/<token>")
 def confirm(token: str) -> tuple[str, int]:
     result = services.confirm(token)
-    db.session.commit()
+    commit_keeping_loaded()
     status = result.status
     http_status = 404 if status is services.ConfirmStatus.UNKNOWN else 200
     petition = result.signature.petition if result.signature else None
