@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     staticfiles.init_app(app)
 
     from campaign import cli
+    from campaign.api import views as api
     from campaign.console import (  # noqa: F401  (routes)
         collective,
         dashboard,
@@ -101,6 +102,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(opendata.bp)
     app.register_blueprint(probes.bp)
+    api.init_app(app)
     metrics.init_app(app)
     app.wsgi_app = KitFastPath(  # type: ignore[method-assign]
         app.wsgi_app, app.config["PAGE_CACHE_SECONDS"]

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, has_request_context, render_template, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
@@ -54,7 +54,7 @@ _FALLBACK = (
     "<h1>{title}</h1><p>{message}</p></html>"
 )
 # Headers an error carries that the client needs (Allow on 405, Retry-After on 429).
-_KEPT_HEADERS = {"Allow", "Retry-After"}
+KEPT_HEADERS = {"Allow", "Retry-After"}
 
 
 def refill_on_outage(form_class: type[FlaskForm]) -> Callable[[F], F]:
@@ -83,6 +83,15 @@ def database_unreachable(error: Exception) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+ErrorRenderer = Callable[[int, str, str, dict[str, str]], Response]
+
+
+def answer_under(app: Flask, prefix: str, render: ErrorRenderer) -> None:
+    """Errors of the URLs under `prefix` (an API's) answered by `render(code, title,
+    message, headers)` instead of the HTML page."""
+    app.extensions.setdefault("error_renderers", []).append((prefix, render))
+
+
 def _page(
     code: int,
     detail: str | None = None,
@@ -91,6 +100,9 @@ def _page(
 ) -> Response:
     title, message = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
     message = detail or message
+    for prefix, render in current_app.extensions.get("error_renderers", ()):
+        if has_request_context() and request.path.startswith(prefix):
+            return render(code, title, message, headers or {})
     try:
         body = render_template(
             "errors/error.html", code=code, title=title, message=message, form=form
@@ -114,7 +126,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        headers = {k: v for k, v in error.get_response().headers if k in _KEPT_HEADERS}
+        headers = {k: v for k, v in error.get_response().headers if k in KEPT_HEADERS}
         return _page(error.code or 500, headers=headers)
 
     @app.errorhandler(Exception)
