@@ -117,6 +117,7 @@ def load_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict
         # Trusted reverse proxies in front of the app (X-Forwarded-For hops to believe).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SIGN_RATE_LIMIT": os.environ.get("SIGN_RATE_LIMIT", "20 per minute;300 per hour"),
+        "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         # A public form sent sooner than this after it was drawn is a script's (time trap).
         "FORM_MIN_SECONDS": _int("FORM_MIN_SECONDS", 2),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),

@@ -433,6 +433,5 @@ def unknown(rest: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("API_RATE_LIMIT", "300 per minute")
     app.register_blueprint(bp)
     errors.answer_under(app, PREFIX + "/", _problem)
