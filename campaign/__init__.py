@@ -89,12 +89,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from campaign.organisations.views import bp as organisations_bp
     from campaign.petition import tasks as petition_tasks  # noqa: F401  (outbox handlers, jobs)
     from campaign.petition.views import bp as petition_bp
+    from campaign.petition.widget import bp as widget_bp
     from campaign.rallies import tasks as rally_tasks  # noqa: F401
     from campaign.rallies.manage_views import bp as rally_admin_bp
     from campaign.rallies.views import bp as rallies_bp
 
     app.register_blueprint(content_bp)
     app.register_blueprint(petition_bp)
+    app.register_blueprint(widget_bp)
     app.register_blueprint(organisations_bp)
     app.register_blueprint(rallies_bp)
     app.register_blueprint(rally_admin_bp)

@@ -30,7 +30,7 @@ from campaign.core.queue import huey
 from campaign.extensions import db, limiter
 from campaign.petition import counting, services
 from campaign.rallies import services as rally_services
-from tests.factories import SECRET_KEY, notice_due
+from tests.factories import SECRET_KEY, make_petition, notice_due
 
 PUBLIC_URL = "https://petition.example.org"
 
@@ -138,6 +138,15 @@ def _postgres_only(request: pytest.FixtureRequest, database_url: str) -> None:
     """@pytest.mark.postgres_only: races that SQLite serialises anyway."""
     if request.node.get_closest_marker("postgres_only") and "postgresql" not in database_url:
         pytest.skip("needs PostgreSQL (set TEST_DATABASE_URL)")
+
+
+@pytest.fixture
+def slug(app: Flask) -> str:
+    """An open petition's slug."""
+    with app.app_context():
+        slug = make_petition().slug
+        db.session.commit()
+    return slug
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Request, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -80,12 +80,28 @@ def content_security_policy(tiles_url: str) -> str:
     )
 
 
+def _framable() -> None:
+    g.framable = True
+
+
+def framable(bp: Blueprint) -> None:
+    """Any site may show the pages of `bp` in a frame (an embeddable widget); every other
+    page of the site refuses to be framed (clickjacking)."""
+    bp.before_request(_framable)
+
+
 def _headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", current_app.extensions["csp"])
+    if g.get("framable"):
+        policy = current_app.extensions["csp"]
+        headers["Content-Security-Policy"] = policy.replace(
+            "frame-ancestors 'none'", "frame-ancestors *"
+        )
+    else:
+        headers.setdefault("Content-Security-Policy", current_app.extensions["csp"])
+        headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

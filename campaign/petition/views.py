@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -32,29 +35,36 @@ pagecache.page(r"/petitions/[^/]+", params=SignForm.tag_fields)
 pagecache.page(r"/petitions/[^/]+/count\.json", max_age_setting="COUNT_CACHE_SECONDS")
 
 
-def _sign_limit() -> str:
+def sign_limit() -> str:
     return current_app.config["SIGN_RATE_LIMIT"]
 
 
-def _petition_or_404(slug: str) -> Petition:
+def petition_or_404(slug: str) -> Petition:
     petition = services.get_petition(slug)
     if petition is None:
         abort(404)
     return petition
 
 
+def signing_context(petition: Petition, form: SignForm) -> dict[str, Any]:
+    """What a page with the signing form shows: the page itself, or the widget."""
+    return {
+        "petition": petition,
+        "form": form,
+        "count": counting.count(petition),
+        "stage": services.stage(petition),
+        "consent": consent_text(petition.collective.name),
+        "not_open_messages": NOT_OPEN_MESSAGES,
+    }
+
+
 def _petition_html(petition: Petition, form: SignForm, **context: object) -> str:
     official = services.latest_official_counts([petition.id]) if petition.is_relayed else {}
     return render_template(
         "petition/show.html",
-        petition=petition,
-        form=form,
-        count=counting.count(petition),
-        stage=services.stage(petition),
+        **signing_context(petition, form),
         corrections=services.corrections(petition),
         official_count=official.get(petition.id),
-        consent=consent_text(petition.collective.name),
-        not_open_messages=NOT_OPEN_MESSAGES,
         **context,
     )
 
@@ -75,16 +85,16 @@ NOT_OPEN_MESSAGES = {
 @retry_on_dropped_connection
 def show(slug: str) -> tuple[str, int]:
     # The hot page: the same for every visitor, kept by core/pagecache in front of Flask.
-    tags = {name: clean_tag(request.args.get(name)) for name in SignForm.tag_fields}
-    return _render_petition(_petition_or_404(slug), SignForm(formdata=None, data=tags), 200)
+    form = SignForm(formdata=None, data=tags_of_link())
+    return _render_petition(petition_or_404(slug), form, 200)
 
 
-@bp.post("/petitions/<slug>")
-@limiter.limit(_sign_limit)
-@refill_on_outage(SignForm)
-@retry_on_dropped_connection
-def sign(slug: str) -> Response | tuple[str, int]:
-    # The hot path needs only the petition's id and dates; the full page only on errors.
+Shown = Callable[[Petition, SignForm, int], tuple[str, int]]
+
+
+def take_signing(slug: str, shown: Shown, thanks: str) -> Response | tuple[str, int]:
+    """A signing posted to the petition page or to its widget: recorded, then `thanks`
+    (303); or the form `shown` again, saying why (422), or that the petition is closed."""
     petition = services.petition_ref(slug)
     if petition is None:
         abort(404)
@@ -93,18 +103,35 @@ def sign(slug: str) -> Response | tuple[str, int]:
     if signing is None or not petition.is_open() or petition.is_relayed:
         form = SignForm()
         if not petition.is_open() or petition.is_relayed:  # the page says why, not the form
-            return _render_petition(_petition_or_404(slug), form, 409)
+            return shown(petition_or_404(slug), form, 409)
         if not form.validate():
-            return _render_petition(_petition_or_404(slug), form, 422)
+            return shown(petition_or_404(slug), form, 422)
         signing = form.to_input()  # the form has the last word (both read the same rules)
     if not SignForm.posted_by_bot(request.form):
         try:
             services.sign(petition, signing)
         except services.PetitionClosedError:
-            return _render_petition(_petition_or_404(slug), SignForm(), 409)
+            return shown(petition_or_404(slug), SignForm(), 409)
         if db.session().in_transaction():  # PostgreSQL's signing commits on its own
             db.session.commit()
-    return redirect(url_for("petition.check_mail", slug=slug), code=303)
+    return redirect(thanks, code=303)
+
+
+def signing_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A signing POST's guards: the per-client limit, the 503 page that gives the typed
+    form back, one retry on a connection found dropped."""
+    return limiter.limit(sign_limit)(refill_on_outage(SignForm)(retry_on_dropped_connection(view)))
+
+
+def tags_of_link() -> dict[str, str | None]:
+    """The source tags a link to the page carries (?source=, ?org=…), for the form."""
+    return {name: clean_tag(request.args.get(name)) for name in SignForm.tag_fields}
+
+
+@bp.post("/petitions/<slug>")
+@signing_endpoint
+def sign(slug: str) -> Response | tuple[str, int]:
+    return take_signing(slug, _render_petition, url_for("petition.check_mail", slug=slug))
 
 
 @bp.get("/petitions/<slug>/apercu/<token>")
@@ -124,7 +151,7 @@ def preview(slug: str, token: str) -> Response:
 @bp.get("/petitions/<slug>/versions/<int:number>")
 def version(slug: str, number: int) -> str:
     """An earlier (or the current) text of a corrected petition, as it was signed."""
-    petition = _petition_or_404(slug)
+    petition = petition_or_404(slug)
     found = services.petition_version(petition, number)
     if found is None:
         abort(404)
@@ -180,7 +207,7 @@ def _check_mail_page(petition: Petition, form: EmailForm, status: int, **context
 
 @bp.get("/petitions/<slug>/merci")
 def check_mail(slug: str) -> tuple[str, int]:
-    petition = _petition_or_404(slug)
+    petition = petition_or_404(slug)
     # After a resend: the answer travels in the URL, not in a session (no cookie here).
     resent = request.args.get("renvoi") == "ok"
     answer = RESEND_ANSWERS[services.Resend.RECORDED][0] if resent else None
@@ -188,11 +215,11 @@ def check_mail(slug: str) -> tuple[str, int]:
 
 
 @bp.post("/petitions/<slug>/renvoyer")
-@limiter.limit(_sign_limit)
+@limiter.limit(sign_limit)
 @refill_on_outage(EmailForm)
 @retry_on_dropped_connection
 def resend(slug: str) -> Response | tuple[str, int]:
-    petition = _petition_or_404(slug)
+    petition = petition_or_404(slug)
     form = EmailForm()
     if not form.validate():
         return _check_mail_page(petition, form, 422)

@@ -8,10 +8,7 @@ stamp, and submits it as a forged page would; Chromium's own Fetch Metadata deci
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from html import escape
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from flask import Flask
@@ -23,33 +20,6 @@ from campaign.petition.models import Signature
 from tests.factories import SIGN_FORM, make_petition
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def other_site(live_server: str) -> Iterator[tuple[str, list[str]]]:
-    """A server on localhost whose page is set by the test; yields its URL and the page."""
-    page_html: list[str] = [""]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = page_html[0].encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{server.server_port}/", page_html
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _signatures(app: Flask) -> int:

@@ -33,14 +33,6 @@ from tests.factories import (
 REFUSED = "Ce formulaire a été envoyé depuis un autre site"
 
 
-@pytest.fixture
-def slug(app: Flask) -> str:
-    with app.app_context():
-        slug = make_petition().slug
-        db.session.commit()
-    return slug
-
-
 def _signatures(app: Flask) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Signature)) or 0

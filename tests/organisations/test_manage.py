@@ -13,7 +13,7 @@ from campaign.organisations import services
 from campaign.organisations.models import Organisation
 from campaign.organisations.views import LINK_SENT
 from tests.conftest import PUBLIC_URL
-from tests.factories import csrf_from
+from tests.factories import csrf_from, make_petition
 from tests.organisations.test_moderation import _pending
 
 MANAGE_LINK = re.compile(r"https?://\S+/organisations/gerer/[A-Za-z0-9_.-]+")
@@ -104,3 +104,19 @@ def test_odd_session_values_open_no_space(app: Flask, client):
     with client.session_transaction() as session:
         session.update({"managed_until": 10**12, "managed_organisation": organisation_id})
     assert client.get("/organisations/espace").status_code == 200  # what the link writes
+
+
+def test_the_space_gives_the_signing_widget_with_the_members_referral_code(
+    app: Flask, client, outbox
+):
+    organisation_id = _member(app)
+    with app.app_context():
+        organisation = db.session.get(Organisation, organisation_id)
+        slug = make_petition(organisation.collective).slug
+        code = organisation.referral_code
+        db.session.commit()
+    _open(client, MANAGE_LINK.search(outbox[-1].body).group(0))
+    space = client.get("/organisations/espace").text
+    assert "Le formulaire de signature sur votre site" in space
+    assert f"/petitions/{slug}/widget?org={code}" in space
+    assert 'data-copy="widget-' in space
