@@ -34,17 +34,21 @@ from campaign.rallies.models import MobilisationDay, Rally, RallyStatus
 PREFIX = "/api/v1"
 MAX_AGE = 60
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"])(bp)
+# One allowance per client for the whole API, not one per route.
+limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
 
 # --- answers -------------------------------------------------------------------------------
 
 
-def _json(payload: Any, media_type: str = "application/json") -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+def _cacheable(body: str, media_type: str) -> Response:
     response = Response(body, mimetype=media_type)
     response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
     response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
     return response.make_conditional(request)
+
+
+def _json(payload: Any, media_type: str = "application/json") -> Response:
+    return _cacheable(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), media_type)
 
 
 def _problem(code: int, title: str, detail: str, headers: dict[str, str]) -> Response:
@@ -52,7 +56,7 @@ def _problem(code: int, title: str, detail: str, headers: dict[str, str]) -> Res
     response = Response(json.dumps(body, ensure_ascii=False), code, mimetype=spec.PROBLEM)
     response.headers.extend(headers)
     response.headers["Cache-Control"] = "no-store"
-    return response
+    return _open_to_any_site(response)  # errors before a route matched skip after_request
 
 
 @bp.errorhandler(HTTPException)
@@ -71,7 +75,7 @@ def _view_error(error: HTTPException) -> Response:
 @bp.after_request
 def _open_to_any_site(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "ETag, Link"
+    response.headers["Access-Control-Expose-Headers"] = "ETag, Link, Retry-After"
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "If-None-Match"
@@ -88,6 +92,9 @@ def _number(name: str, default: int, highest: int) -> int:
     return int(raw)
 
 
+_FILTERS = ("day",)
+
+
 def _page(
     items: list[Any], shape: Any, key: str = "items", media_type: str = "application/json"
 ) -> Response:
@@ -97,8 +104,9 @@ def _page(
     chosen = items[(page - 1) * per_page : page * per_page]
     next_url = None
     if page * per_page < len(items):
-        args = {**request.args.to_dict(), **(request.view_args or {})}
-        args.update(page=page + 1, per_page=per_page)
+        # Only the parameters the API reads: any other would make a cache entry of its own.
+        args = {k: v for k, v in request.args.items() if k in _FILTERS}
+        args.update(request.view_args or {}, page=page + 1, per_page=per_page)
         next_url = public_url_for(request.endpoint or "", **args)
     payload: dict[str, Any] = {"type": "FeatureCollection"} if key == "features" else {}
     payload.update(
@@ -136,7 +144,7 @@ PETITION = obj(
 SLUG = {"slug": "The petition's identifier, as in its page's address."}
 
 
-def _petition(petition: Petition, total: int) -> dict[str, Any]:
+def _petition(petition: Petition, online: int) -> dict[str, Any]:
     return {
         "slug": petition.slug,
         "title": petition.title,
@@ -146,9 +154,9 @@ def _petition(petition: Petition, total: int) -> dict[str, Any]:
         "status": petition.status.value,
         "text_version": petition.version,
         "counts": {
-            "confirmed": total - petition.paper_count,
+            "confirmed": online,
             "paper": petition.paper_count,
-            "total": total,
+            "total": online + petition.paper_count,
         },
         "target": petition.target,
         "opens_at": _iso(petition.opens_at),
@@ -176,15 +184,15 @@ def _public_petition(slug: str) -> Petition:
 )
 def petition_list() -> Response:
     found = petitions.public_petitions()
-    totals = counting.counts([p.id for p in found])
-    return _page(found, lambda p: _petition(p, totals[p.id]))
+    online = counting.online_counts([p.id for p in found])
+    return _page(found, lambda p: _petition(p, online[p.id]))
 
 
 @bp.get("/petitions/<slug>")
 @documented(Operation("A petition", "One public petition.", PETITION, path_descriptions=SLUG))
 def petition_detail(slug: str) -> Response:
     petition = _public_petition(slug)
-    return _json(_petition(petition, counting.count(petition)))
+    return _json(_petition(petition, counting.online_counts([petition.id])[petition.id]))
 
 
 def _breakdown(key: str, key_schema: Any, description: str) -> Operation:
@@ -421,9 +429,7 @@ def docs() -> Response:
     html = render_template(
         "api/docs.html", api=_description(), prefix=PREFIX, collective=current_collective()
     )
-    response = Response(html, mimetype="text/html")
-    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
-    return response
+    return _cacheable(html, "text/html")
 
 
 @bp.get("/<path:rest>")

@@ -154,6 +154,16 @@ class _KeptConnections:
     def give_back(self, connection: Connection, engine: Engine) -> None:
         self._idle.put((connection, engine.pool))
 
+    def drop_idle(self) -> None:
+        """One was found dead (the database restarted): so are the others."""
+        while True:
+            try:
+                connection, _ = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            connection.invalidate()
+            connection.close()
+
 
 _kept = _KeptConnections()
 
@@ -172,6 +182,7 @@ def execute_autocommit(statement: Any, params: dict[str, Any]) -> Any:
             connection.close()
             if attempt == 2 or not exc.connection_invalidated:
                 raise
+            _kept.drop_idle()  # the retry gets a new connection
             continue
         except BaseException:
             connection.close()

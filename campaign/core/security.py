@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from werkzeug.exceptions import Forbidden
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -80,19 +80,18 @@ def content_security_policy(tiles_url: str) -> str:
     )
 
 
-def _framable() -> None:
-    g.framable = True
+_framable: set[str] = set()  # blueprint names
 
 
 def framable(bp: Blueprint) -> None:
-    """Any site may show the pages of `bp` in a frame (an embeddable widget); every other
-    page of the site refuses to be framed (clickjacking)."""
-    bp.before_request(_framable)
+    """Any site may show the pages of `bp` in a frame (an embeddable widget), its refusals
+    and errors included; every other page of the site refuses to be framed (clickjacking)."""
+    _framable.add(bp.name)
 
 
 def _headers(response: Response) -> Response:
     headers = response.headers
-    if g.get("framable"):
+    if request.blueprint in _framable:
         policy = current_app.extensions["csp"]
         headers["Content-Security-Policy"] = policy.replace(
             "frame-ancestors 'none'", "frame-ancestors *"

@@ -57,6 +57,17 @@ def counts(petition_ids: list[int]) -> dict[int, int]:
     return result
 
 
+def online_counts(petition_ids: list[int]) -> dict[int, int]:
+    """Confirmed online signatures per petition, exact, read with the petitions' rows (so
+    that a reader adding paper_count from those rows gets the same total as counts())."""
+    rows = db.session.execute(
+        select(Petition.id, Petition.signature_count + _pending_sum(Petition.id)).where(
+            Petition.id.in_(petition_ids)
+        )
+    )
+    return {pid: int(value) for pid, value in rows}
+
+
 @metrics.reading
 def _figures() -> Iterable[Metric]:
     """Each petition's public total as /metrics reads it: confirmed online, and on paper."""

@@ -120,7 +120,9 @@ def take_signing(slug: str, shown: Shown, thanks: str) -> Response | tuple[str, 
 def signing_endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
     """A signing POST's guards: the per-client limit, the 503 page that gives the typed
     form back, one retry on a connection found dropped."""
-    return limiter.limit(sign_limit)(refill_on_outage(SignForm)(retry_on_dropped_connection(view)))
+    # One allowance for the page and the widget: two would double what a script may post.
+    guarded = refill_on_outage(SignForm)(retry_on_dropped_connection(view))
+    return limiter.shared_limit(sign_limit, scope="sign")(guarded)
 
 
 def tags_of_link() -> dict[str, str | None]:

@@ -205,12 +205,20 @@ def test_any_site_may_read_it(client: FlaskClient, seeded: dict[str, str]):
     assert preflight.status_code == 200
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
     assert client.get("/api/v1/nope").headers["Access-Control-Allow-Origin"] == "*"
+    refused = client.post("/api/v1/petitions")  # a routing error, before any view ran
+    assert refused.status_code == 405 and refused.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
 
 
 def test_each_answer_has_an_etag_and_revalidates_with_304(
     client: FlaskClient, seeded: dict[str, str]
 ):
-    for path in ("/api/v1/petitions", "/api/v1/rallies", "/api/v1/petitions/ouverte/days"):
+    for path in (
+        "/api/v1/petitions",
+        "/api/v1/rallies",
+        "/api/v1/petitions/ouverte/days",
+        "/api/v1/",
+    ):
         first = client.get(path)
         assert first.headers["ETag"] and "public" in first.headers["Cache-Control"], path
         again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
@@ -248,10 +256,11 @@ def test_errors_are_problem_documents_in_french(
 
 
 def test_lists_come_in_pages_linked_to_the_next(client: FlaskClient, seeded: dict[str, str]):
-    first = client.get("/api/v1/organisations?per_page=1")
+    first = client.get("/api/v1/organisations?per_page=1&utm_source=x")
     body = first.get_json()
     assert (body["total"], len(body["items"]), body["page"]) == (2, 1, 1)
     assert first.headers["Link"] == f'<{body["next"]}>; rel="next"'
+    assert "utm_source" not in body["next"]  # only what the API reads is carried on
     next_url = urlsplit(body["next"])
     second = client.get(f"{next_url.path}?{next_url.query}")
     page_two = second.get_json()
@@ -264,9 +273,9 @@ def test_a_client_asking_too_often_is_told_to_wait(
     app: Flask, client: FlaskClient, seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setitem(app.config, "API_RATE_LIMIT", "3 per minute")
-    statuses = [client.get("/api/v1/days").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
-    refused = client.get("/api/v1/days")
+    statuses = [client.get(p).status_code for p in ("/api/v1/days", "/api/v1/petitions") * 2]
+    assert statuses == [200, 200, 200, 429]  # one allowance for the whole API
+    refused = client.get("/api/v1/organisations")
     assert refused.mimetype == "application/problem+json"
     assert refused.headers.get("Retry-After")
 

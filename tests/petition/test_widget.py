@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_mail import Message
@@ -120,3 +121,22 @@ def test_the_kit_gives_the_snippet_of_each_open_petition(app: Flask, client: Fla
     assert f"/petitions/{open_slug}/widget" in page
     assert f"/petitions/{closed_slug}/widget" not in page
     assert f'data-copy="widget-{open_slug}"' in page
+
+
+def test_the_page_and_the_widget_share_one_signing_allowance(
+    app: Flask, client: FlaskClient, slug: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(app.config, "SIGN_RATE_LIMIT", "1 per minute")
+    assert client.post(f"/petitions/{slug}", data=SIGN_FORM).status_code == 303
+    refused = client.post(f"/petitions/{slug}/widget", data=SIGN_FORM)
+    assert refused.status_code == 429
+    assert "frame-ancestors *" in refused.headers["Content-Security-Policy"]  # shown in the frame
+
+
+def test_a_refusal_in_the_widget_still_shows_in_the_frame(app: Flask, slug: str):
+    response = FlaskClient(app).post(
+        f"/petitions/{slug}/widget", data=SIGN_FORM, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert response.status_code == 403
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in response.headers
