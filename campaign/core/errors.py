@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from campaign.core import health
-from campaign.core.security import CrossSiteRequestError
+from campaign.core.security import CrossSiteRequestError, framed
 from campaign.extensions import db
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,12 @@ def _page(
             return render(code, title, message, headers or {})
     try:
         body = render_template(
-            "errors/error.html", code=code, title=title, message=message, form=form
+            "errors/error.html",
+            code=code,
+            title=title,
+            message=message,
+            form=form,
+            framed=has_request_context() and framed(),
         )
     except Exception:
         current_app.logger.exception("Error page could not be rendered")

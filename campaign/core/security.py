@@ -89,9 +89,14 @@ def framable(bp: Blueprint) -> None:
     _framable.add(bp.name)
 
 
+def framed() -> bool:
+    """This request is for a page shown in another site's frame (its error pages too)."""
+    return request.blueprint in _framable
+
+
 def _headers(response: Response) -> Response:
     headers = response.headers
-    if request.blueprint in _framable:
+    if framed():
         policy = current_app.extensions["csp"]
         headers["Content-Security-Policy"] = policy.replace(
             "frame-ancestors 'none'", "frame-ancestors *"

@@ -131,6 +131,8 @@ def test_the_page_and_the_widget_share_one_signing_allowance(
     refused = client.post(f"/petitions/{slug}/widget", data=SIGN_FORM)
     assert refused.status_code == 429
     assert "frame-ancestors *" in refused.headers["Content-Security-Policy"]  # shown in the frame
+    page = refused.get_data(as_text=True)
+    assert 'class="widget"' in page and "Retour à l’accueil" not in page  # the widget's frame
 
 
 def test_a_refusal_in_the_widget_still_shows_in_the_frame(app: Flask, slug: str):
