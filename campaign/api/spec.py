@@ -46,6 +46,7 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+STRING = {"type": "string"}
 INTEGER = {"type": "integer", "minimum": 0}
 DATE = {"type": "string", "format": "date"}
 DATETIME = {"type": "string", "format": "date-time"}

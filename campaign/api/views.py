@@ -17,7 +17,17 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from werkzeug.exceptions import HTTPException
 
 from campaign.api import spec
-from campaign.api.spec import DATE, DATETIME, INTEGER, URL, Operation, documented, nullable, obj
+from campaign.api.spec import (
+    DATE,
+    DATETIME,
+    INTEGER,
+    STRING,
+    URL,
+    Operation,
+    documented,
+    nullable,
+    obj,
+)
 from campaign.console import stats
 from campaign.content.services import current_collective
 from campaign.core import errors
@@ -96,9 +106,13 @@ _FILTERS = ("day",)
 
 
 def _page(
-    items: list[Any], shape: Any, key: str = "items", media_type: str = "application/json"
+    items: list[Any],
+    shape: Any,
+    key: str = "items",
+    media_type: str = "application/json",
+    head: dict[str, Any] | None = None,
 ) -> Response:
-    """One page of `items`, each through `shape`, with a Link to the next page."""
+    """One page of `items`, each through `shape`, after `head`, with a Link to the next."""
     page = _number("page", 1, spec.MAX_PAGE)
     per_page = _number("per_page", spec.PER_PAGE, spec.MAX_PER_PAGE)
     chosen = items[(page - 1) * per_page : page * per_page]
@@ -108,11 +122,14 @@ def _page(
         args = {k: v for k, v in request.args.items() if k in _FILTERS}
         args.update(request.view_args or {}, page=page + 1, per_page=per_page)
         next_url = public_url_for(request.endpoint or "", **args)
-    payload: dict[str, Any] = {"type": "FeatureCollection"} if key == "features" else {}
-    payload.update(
-        {key: [shape(i) for i in chosen], "page": page, "per_page": per_page, "total": len(items)}
-    )
-    payload["next"] = next_url
+    payload = {
+        **(head or {}),
+        key: [shape(i) for i in chosen],
+        "page": page,
+        "per_page": per_page,
+        "total": len(items),
+        "next": next_url,
+    }
     response = _json(payload, media_type)
     if next_url:
         response.headers["Link"] = f'<{next_url}>; rel="next"'
@@ -127,10 +144,10 @@ def _iso(value: Any) -> str | None:
 
 COUNTS = obj(confirmed=INTEGER, paper=INTEGER, total=INTEGER)
 PETITION = obj(
-    slug={"type": "string"},
-    title={"type": "string"},
-    summary={"type": "string"},
-    addressee={"type": "string"},
+    slug=STRING,
+    title=STRING,
+    summary=STRING,
+    addressee=STRING,
     url=URL,
     status={"enum": [s.value for s in PetitionStatus if s is not PetitionStatus.DRAFT]},
     text_version={"type": "integer", "minimum": 1},
@@ -198,7 +215,7 @@ def petition_detail(slug: str) -> Response:
 def _breakdown(key: str, key_schema: Any, description: str) -> Operation:
     row = obj(**{key: key_schema, "count": INTEGER})
     schema = obj(
-        petition={"type": "string"},
+        petition=STRING,
         confirmed=INTEGER,
         rows={"type": "array", "items": row},
     )
@@ -209,7 +226,7 @@ def _breakdown(key: str, key_schema: Any, description: str) -> Operation:
 @documented(
     _breakdown(
         "departement",
-        nullable({"type": "string"}),
+        nullable(STRING),
         "Confirmed online signatures per département (INSEE code; null: abroad or unknown),"
         " most first. Paper signatures have no département.",
     )
@@ -246,16 +263,16 @@ RALLY = obj(
         },
     ),
     properties=obj(
-        city={"type": "string"},
-        departement={"type": "string"},
-        venue={"type": "string"},
-        address={"type": "string"},
+        city=STRING,
+        departement=STRING,
+        venue=STRING,
+        address=STRING,
         date=DATE,
-        start_time=nullable({"type": "string"}),
-        end_time=nullable({"type": "string"}),
+        start_time=nullable(STRING),
+        end_time=nullable(STRING),
         status={"enum": [s.value for s in (RallyStatus.PUBLISHED, RallyStatus.CANCELLED)]},
-        day=obj(slug={"type": "string"}, title={"type": "string"}),
-        organisations={"type": "array", "items": {"type": "string"}},
+        day=obj(slug=STRING, title=STRING),
+        organisations={"type": "array", "items": STRING},
         url=URL,
     ),
 )
@@ -272,7 +289,7 @@ DAY_PARAMETER = {
     "in": "query",
     "required": False,
     "description": "Only the rallies of this mobilisation day (its slug).",
-    "schema": {"type": "string"},
+    "schema": STRING,
 }
 
 
@@ -315,12 +332,13 @@ def rally_list() -> Response:
         if day is None:
             abort(404, "Aucune journée de mobilisation ne porte cet identifiant.")
     found = rallies.visible_rallies(day)
-    return _page(found, _rally, key="features", media_type="application/geo+json")
+    collection = {"type": "FeatureCollection"}
+    return _page(found, _rally, "features", "application/geo+json", collection)
 
 
 DAY = obj(
-    slug={"type": "string"},
-    title={"type": "string"},
+    slug=STRING,
+    title=STRING,
     date=DATE,
     cancelled={"type": "boolean"},
     rallies=INTEGER,
@@ -357,10 +375,10 @@ def day_list() -> Response:
 
 MEMBER = obj(
     id={"type": "integer"},
-    name={"type": "string"},
+    name=STRING,
     kind={"enum": [k.value for k in OrganisationKind]},
-    departement={"type": "string"},
-    website={"type": "string"},
+    departement=STRING,
+    website=STRING,
     url=URL,
 )
 
@@ -421,7 +439,7 @@ def _description() -> dict[str, Any]:
     Operation(
         "Documentation",
         "This API's documentation, as a web page.",
-        {"type": "string"},
+        STRING,
         media_type="text/html",
     )
 )

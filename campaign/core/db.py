@@ -147,9 +147,7 @@ class _KeptConnections:
                 return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             if pool is engine.pool and not connection.invalidated:
                 return connection
-            # engine.dispose() replaced the pool: handed back, it would stay open in the old.
-            connection.invalidate()
-            connection.close()
+            _discard(connection)  # engine.dispose() replaced its pool
 
     def give_back(self, connection: Connection, engine: Engine) -> None:
         self._idle.put((connection, engine.pool))
@@ -161,8 +159,13 @@ class _KeptConnections:
                 connection, _ = self._idle.get_nowait()
             except queue.Empty:
                 return
-            connection.invalidate()
-            connection.close()
+            _discard(connection)
+
+
+def _discard(connection: Connection) -> None:
+    # Closed, not handed back: returned to a replaced pool it would stay open there.
+    connection.invalidate()
+    connection.close()
 
 
 _kept = _KeptConnections()

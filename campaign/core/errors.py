@@ -100,8 +100,9 @@ def _page(
 ) -> Response:
     title, message = MESSAGES.get(code, MESSAGES[400] if code < 500 else MESSAGES[500])
     message = detail or message
+    in_request = has_request_context()
     for prefix, render in current_app.extensions.get("error_renderers", ()):
-        if has_request_context() and request.path.startswith(prefix):
+        if in_request and request.path.startswith(prefix):
             return render(code, title, message, headers or {})
     try:
         body = render_template(
@@ -110,7 +111,7 @@ def _page(
             title=title,
             message=message,
             form=form,
-            framed=has_request_context() and framed(),
+            framed=in_request and framed(),
         )
     except Exception:
         current_app.logger.exception("Error page could not be rendered")

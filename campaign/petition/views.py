@@ -98,12 +98,12 @@ def take_signing(slug: str, shown: Shown, thanks: str) -> Response | tuple[str, 
     petition = services.petition_ref(slug)
     if petition is None:
         abort(404)
+    if not petition.is_open() or petition.is_relayed:  # the page says why, not the form
+        return shown(petition_or_404(slug), SignForm(), 409)
     # The form is built only when the quick reading declines: to say what is wrong.
     signing = accepted_signing(request.form)
-    if signing is None or not petition.is_open() or petition.is_relayed:
+    if signing is None:
         form = SignForm()
-        if not petition.is_open() or petition.is_relayed:  # the page says why, not the form
-            return shown(petition_or_404(slug), form, 409)
         if not form.validate():
             return shown(petition_or_404(slug), form, 422)
         signing = form.to_input()  # the form has the last word (both read the same rules)
